@@ -1,1 +1,269 @@
-def main(): pass
+"""The ``outcomes`` command: run, inspect and operate the outcomes warehouse.
+
+Imports are lazy (inside the commands), so ``outcomes --help`` answers at once: Airflow, dbt,
+Great Expectations and SQLAlchemy cost seconds to import and only the commands that use them pay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from outcomes.settings import Settings
+
+app = typer.Typer(
+    name="outcomes",
+    help="Longitudinal outcomes warehouse for IPS trials: ingest, build, gate, publish.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+# Exit codes (DESIGN.md): 0 published/success, 1 failure, 2 usage, 3 the gate blocked the publish.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_GATE_BLOCKED = 3
+
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _settings() -> Settings:
+    from outcomes.settings import load_settings
+
+    return load_settings()
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"outcomes {version('outcomes')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Longitudinal outcomes warehouse for IPS trials: ingest, build, gate, publish.
+
+    Settings come from the environment (OUTCOMES_HOME, OUTCOMES_WAREHOUSE_URL, OUTCOMES_LANDING, ...):
+    see `outcomes env`.
+    """
+
+
+@app.command()
+def env() -> None:
+    """Print the settings in effect as KEY=value lines (`eval "$(outcomes env)"` works).
+
+    Starts the embedded warehouse if it is the one in use, so the URL printed answers.
+    """
+    import shlex
+
+    from outcomes.warehouse.connection import Role, resolve
+
+    settings = _settings()
+    warehouse = resolve(settings, start=True)
+    values = {
+        "OUTCOMES_HOME": str(settings.home),
+        "OUTCOMES_WAREHOUSE_URL": warehouse.url(),
+        "OUTCOMES_WAREHOUSE_EMBEDDED": "true" if warehouse.embedded else "false",
+        "OUTCOMES_ANALYST_URL": warehouse.url(role=Role.ANALYST),
+        "OUTCOMES_LANDING": settings.landing,
+        "OUTCOMES_PROJECT_DIR": str(settings.project_dir),
+        "AIRFLOW_HOME": str(settings.airflow_home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.airflow_sql_alchemy_conn(),
+    }
+    for key, value in values.items():
+        typer.echo(f"{key}={shlex.quote(value)}")
+
+
+@app.command()
+def migrate() -> None:
+    """Create the warehouse databases if missing and apply every pending migration."""
+    from outcomes.warehouse.bootstrap import bootstrap, current_revision
+
+    warehouse = bootstrap(_settings())
+    _console().print(f"warehouse [bold]{warehouse.display_url()}[/] at migration {current_revision(warehouse)}")
+
+
+@app.command()
+def status() -> None:
+    """Show the warehouse (where, running, migration), the landing zone and the Airflow home."""
+    from outcomes.status import collect_status, render_status
+
+    settings = _settings()
+    render_status(_console(), collect_status(settings))
+
+
+@app.command()
+def stop() -> None:
+    """Stop the embedded warehouse (PostgreSQL under OUTCOMES_HOME). Data stays on disk."""
+    from outcomes.warehouse import embedded
+
+    settings = _settings()
+    console = _console()
+    if not settings.embedded:
+        console.print("the warehouse is external (OUTCOMES_WAREHOUSE_URL): nothing to stop")
+        return
+    if embedded.stop(settings.pgdata):
+        console.print(f"stopped the embedded warehouse in {settings.pgdata}")
+    else:
+        console.print(f"the embedded warehouse in {settings.pgdata} was not running")
+
+
+@app.command(context_settings=PASSTHROUGH, add_help_option=False)
+def psql(ctx: typer.Context) -> None:
+    """psql on the warehouse as the read-only analyst role (arguments go to psql).
+
+    Example: `outcomes psql -c "select * from marts.agg_employment_rates"`.
+    """
+    from outcomes.warehouse.connection import Role, resolve
+
+    settings = _settings()
+    warehouse = resolve(settings, start=True)
+    binary = _psql_binary()
+    args = [binary, warehouse.url(role=Role.ANALYST), *ctx.args]
+    sys.stdout.flush()
+    os.execv(binary, args)
+
+
+def _psql_binary() -> str:
+    """pgserver ships psql; fall back to one on PATH."""
+    import shutil
+
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    shipped = Path(POSTGRES_BIN_PATH) / "psql"
+    if shipped.exists():
+        return str(shipped)
+    found = shutil.which("psql")
+    if found is None:
+        raise _fail("no psql found (pgserver ships one; is the package installed?)")
+    return found
+
+
+@app.command(context_settings=PASSTHROUGH, add_help_option=False)
+def airflow(ctx: typer.Context) -> None:
+    """Airflow with the project's settings: AIRFLOW_HOME under OUTCOMES_HOME, dags/ and plugins/.
+
+    Example: `outcomes airflow dags list`, `outcomes airflow standalone`.
+    """
+    from outcomes import airflow_env
+    from outcomes.warehouse.bootstrap import bootstrap
+
+    settings = _settings()
+    warehouse = bootstrap(settings)
+    airflow_env.configure(settings, warehouse)
+    binary = Path(sys.executable).parent / "airflow"
+    sys.stdout.flush()
+    os.execv(str(binary), [str(binary), *ctx.args])
+
+
+@app.command("demo-sources")
+def demo_sources(
+    out: Annotated[Path, typer.Option("--out", help="Landing root to write the deliveries into.")],
+    participants: Annotated[
+        int, typer.Option(min=1, help="Participants randomised in the RCT (the 8-person pilot is added).")
+    ] = 58,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and options, same bytes.")] = 42,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last day of the history (default: today, UTC)."),
+    ] = None,
+    history_days: Annotated[
+        int, typer.Option(min=1, help="Nights of incremental deliveries after the initial backlog.")
+    ] = 14,
+) -> None:
+    """Write synthetic deliveries of all four source systems, in the contract format.
+
+    Deterministic (same options, same bytes), every fnr synthetic (month + 80), streamed to disk in
+    constant memory (1,000,000 participants work).
+    """
+    summary = _generate(out, participants=participants, seed=seed, until=until, history_days=history_days)
+    console = _console()
+    console.print(summary.describe())
+
+
+def _generate(
+    out: Path, *, participants: int, seed: int, until: dt.datetime | None, history_days: int
+) -> object:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from outcomes.demo.sources import generate_sources
+
+    until_date = until.date() if until is not None else dt.datetime.now(dt.UTC).date()
+    with Progress(
+        TextColumn("generating deliveries"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("participants", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return generate_sources(
+            out, participants=participants, seed=seed, until=until_date, history_days=history_days, progress=report
+        )
+
+
+@app.command()
+def demo(
+    participants: Annotated[int, typer.Option(min=1, help="Participants in the RCT.")] = 58,
+    seed: Annotated[int, typer.Option(help="Random seed for the synthetic sources.")] = 42,
+    fresh: Annotated[bool, typer.Option(help="Regenerate the demo landing zone first.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's task logs.")] = False,
+) -> None:
+    """Run the whole job on synthetic sources: generate deliveries, bootstrap, run the pipeline.
+
+    Uses the embedded warehouse unless OUTCOMES_WAREHOUSE_URL is set, and the landing zone under
+    OUTCOMES_HOME/landing unless OUTCOMES_LANDING is set.
+    """
+    from outcomes.demo.runner import run_demo
+
+    if not verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    console = _console()
+    result = run_demo(
+        _settings(),
+        console=console,
+        generate=lambda out: _generate(out, participants=participants, seed=seed, until=None, history_days=14),
+        fresh=fresh,
+    )
+    if not result:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def main() -> None:
+    """Entry point of the ``outcomes`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

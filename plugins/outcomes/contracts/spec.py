@@ -1,0 +1,623 @@
+"""The source contracts as typed, immutable Python objects, loaded from ``sources.yaml``.
+
+``sources.yaml`` is the project's machine-readable copy of the source contracts (contracts.md).
+:func:`load_contract` parses and validates it once per path and caches the result, so callers can
+call it freely. Everything here is declarative; :mod:`outcomes.contracts.check` turns it into
+validators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeAlias, cast
+
+__all__ = [
+    "COLUMN_TYPES",
+    "NAMED_RULES",
+    "Bound",
+    "Column",
+    "ColumnType",
+    "Contract",
+    "ContractError",
+    "DateOrderRule",
+    "Defaults",
+    "DeliveryProtocol",
+    "EnumRule",
+    "FileSpec",
+    "ItemCodeRule",
+    "ItemRangeRule",
+    "ItemSpec",
+    "ManifestField",
+    "ManifestSpec",
+    "NamedRule",
+    "NotInFutureRule",
+    "RangeRule",
+    "RegexRule",
+    "RequiredIffRule",
+    "Rule",
+    "SourceSpec",
+    "default_contract_path",
+    "load_contract",
+]
+
+ColumnType: TypeAlias = Literal["text", "int", "decimal", "date", "timestamp", "bool"]
+COLUMN_TYPES: tuple[ColumnType, ...] = ("text", "int", "decimal", "date", "timestamp", "bool")
+NAMED_RULES: tuple[str, ...] = ("not_blank", "unique", "fnr_check_digits", "enrolled_participant")
+Number: TypeAlias = int | Decimal
+
+_DATE_ORDER_RE = re.compile(r"^\s*(>=|>|<=|<)\s*([a-z_][a-z0-9_]*)\s*$")
+_YEAR_OF_RE = re.compile(r"^\s*year\(\s*([a-z_][a-z0-9_]*)\s*\)\s*(?:([+-])\s*(\d+))?\s*$")
+
+
+class ContractError(ValueError):
+    """``sources.yaml`` is malformed: an unknown key, type or rule, or a dangling reference."""
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One end of a range: a constant, or ``year(<year_of>) + offset`` of the same row."""
+
+    value: Number | None = None
+    year_of: str | None = None
+    offset: int = 0
+
+    def describe(self) -> str:
+        """The bound as written in the contract, e.g. ``1900`` or ``year(randomised_on) - 16``."""
+        if self.year_of is None:
+            return str(self.value)
+        if self.offset == 0:
+            return f"year({self.year_of})"
+        sign = "+" if self.offset > 0 else "-"
+        return f"year({self.year_of}) {sign} {abs(self.offset)}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegexRule:
+    """The whole value matches ``pattern``."""
+
+    kind: ClassVar[str] = "regex"
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnumRule:
+    """The (typed) value is one of ``values``."""
+
+    kind: ClassVar[str] = "enum"
+    values: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRule:
+    """``min <= value <= max`` (strict where ``exclusive_*``); a missing bound is open."""
+
+    kind: ClassVar[str] = "range"
+    min: Bound | None
+    max: Bound | None
+    exclusive_min: bool = False
+    exclusive_max: bool = False
+
+    def describe(self) -> str:
+        """The range in the contract's notation, e.g. ``0 < value <= 80`` or ``1 .. 100``."""
+        lo = self.min.describe() if self.min else None
+        hi = self.max.describe() if self.max else None
+        if not self.exclusive_min and not self.exclusive_max and lo and hi:
+            return f"{lo}..{hi}"
+        parts = []
+        if lo is not None:
+            parts.append(f"{lo} {'<' if self.exclusive_min else '<='}")
+        parts.append("value")
+        if hi is not None:
+            parts.append(f"{'<' if self.exclusive_max else '<='} {hi}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class DateOrderRule:
+    """``value <op> other`` for another date column of the row; skipped if either is NULL."""
+
+    kind: ClassVar[str] = "date_order"
+    op: Literal[">=", ">", "<=", "<"]
+    other: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotInFutureRule:
+    """The date is on or before the UTC date of the delivery's ``extracted_at``."""
+
+    kind: ClassVar[str] = "not_in_future"
+    of: str = "extracted_at"
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredIffRule:
+    """The column is set exactly when ``column`` is set (``values`` None) or is in ``values``."""
+
+    kind: ClassVar[str] = "required_iff"
+    column: str
+    values: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        """The condition, e.g. ``followup_ended_on is set`` or ``status is COMPETITIVE or ...``."""
+        if self.values is None:
+            return f"{self.column} is set"
+        return f"{self.column} is {' or '.join(self.values)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCodeRule:
+    """The value is one of the codes of the file's item table."""
+
+    kind: ClassVar[str] = "item_code"
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRangeRule:
+    """The value lies within the range of the row's item (the ``item_column``) in the table."""
+
+    kind: ClassVar[str] = "item_range"
+    table: str
+    item_column: str
+
+
+@dataclass(frozen=True, slots=True)
+class NamedRule:
+    """A rule implemented in Python: one of :data:`NAMED_RULES`."""
+
+    name: str
+
+    @property
+    def kind(self) -> str:
+        """The rule's name is its kind."""
+        return self.name
+
+
+Rule: TypeAlias = (
+    RegexRule
+    | EnumRule
+    | RangeRule
+    | DateOrderRule
+    | NotInFutureRule
+    | RequiredIffRule
+    | ItemCodeRule
+    | ItemRangeRule
+    | NamedRule
+)
+
+
+# --- files, sources, protocol --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a delivered file: name, type, nullability and rules."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+    description: str = ""
+    rules: tuple[Rule, ...] = ()
+
+    def has_rule(self, kind: str) -> bool:
+        """True when the column carries a rule of this kind (e.g. ``"unique"``)."""
+        return any(r.kind == kind for r in self.rules)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    """A group of questionnaire item codes sharing one value range."""
+
+    instrument: str
+    codes: tuple[str, ...]
+    min: int
+    max: int
+    subscale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    """One CSV file of a source: its ordered columns, and the item table where it has one."""
+
+    name: str
+    grain: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    items: tuple[ItemSpec, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The column names, in contract order."""
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        """The column called ``name`` (``KeyError`` if there is none)."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    def item_ranges(self) -> dict[str, tuple[int, int]]:
+        """Item code -> (min, max) of its values, from the item table."""
+        return {code: (it.min, it.max) for it in self.items for code in it.codes}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One source system: its delivery mode and its files."""
+
+    name: str
+    mode: Literal["full", "incremental"]
+    files: Mapping[str, FileSpec]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestField:
+    """One key of ``_manifest.json`` (or of one entry of its ``files`` list)."""
+
+    name: str
+    type: str
+    enum: tuple[str, ...] | None = None
+    regex: str | None = None
+    min: int | None = None
+    rule: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSpec:
+    """The manifest: its file name and the schema of its keys."""
+
+    name: str
+    fields: tuple[ManifestField, ...]
+    file_fields: tuple[ManifestField, ...]
+    additional_keys: bool = False
+    written_last: bool = True
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProtocol:
+    """How every source delivers: folder layout, delivery_id, manifest and CSV format."""
+
+    layout: str
+    delivery_id_pattern: str
+    modes: Mapping[str, str]
+    manifest: ManifestSpec
+    csv: Mapping[str, Any]
+    formats: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Configurable defaults the contract states."""
+
+    quarantine_threshold: float = 0.05
+    pending_retention_days: int = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """All source contracts: delivery protocol, defaults and the sources with their files."""
+
+    version: int
+    defaults: Defaults
+    delivery: DeliveryProtocol
+    sources: Mapping[str, SourceSpec]
+    path: str = field(default="", compare=False)
+
+    def file(self, source: str, file: str) -> FileSpec:
+        """The spec of ``file`` in ``source`` (``KeyError`` naming what is unknown)."""
+        try:
+            src = self.sources[source]
+        except KeyError:
+            raise KeyError(f"unknown source {source!r}") from None
+        try:
+            return src.files[file]
+        except KeyError:
+            raise KeyError(f"source {source!r} has no file {file!r}") from None
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def default_contract_path() -> Path:
+    """The ``sources.yaml`` shipped inside this package."""
+    return Path(__file__).with_name("sources.yaml")
+
+
+def load_contract(path: str | Path | None = None) -> Contract:
+    """Parse and validate ``sources.yaml`` (the packaged one by default); cached per path."""
+    resolved = Path(path) if path is not None else default_contract_path()
+    return _load_cached(str(resolved.resolve()))
+
+
+@cache
+def _load_cached(path: str) -> Contract:
+    import yaml  # lazy: keep `import outcomes.contracts` light
+
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    return _parse_contract(_mapping(raw, "sources.yaml"), path)
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ContractError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return cast(dict[str, Any], value)
+
+
+def _only_keys(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(d) - allowed
+    if unknown:
+        raise ContractError(f"{where}: unknown key(s) {sorted(unknown)}")
+
+
+def _number(value: object, where: str) -> Number:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ContractError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        raise ContractError(f"{where}: expected a number, got {value!r}") from None
+    return int(d) if d == d.to_integral_value() and isinstance(value, str) and "." not in value else d
+
+
+def _bound(value: object, where: str) -> Bound:
+    if isinstance(value, str):
+        m = _YEAR_OF_RE.match(value)
+        if m:
+            offset = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+            return Bound(year_of=m.group(1), offset=offset)
+    return Bound(value=_number(value, where))
+
+
+def _parse_rule(raw: object, where: str) -> Rule:
+    if isinstance(raw, str):
+        if raw not in NAMED_RULES:
+            raise ContractError(f"{where}: unknown named rule {raw!r}")
+        return NamedRule(raw)
+    d = _mapping(raw, where)
+    if len(d) != 1:
+        raise ContractError(f"{where}: a rule is one key, got {sorted(d)}")
+    ((kind, arg),) = d.items()
+    if kind == "regex":
+        if not isinstance(arg, str):
+            raise ContractError(f"{where}: regex must be a string")
+        re.compile(arg)
+        return RegexRule(arg)
+    if kind == "enum":
+        if not isinstance(arg, list) or not arg:
+            raise ContractError(f"{where}: enum must be a non-empty list")
+        return EnumRule(tuple(v if isinstance(v, int) else str(v) for v in arg))
+    if kind == "range":
+        r = _mapping(arg, where)
+        _only_keys(r, {"min", "max", "exclusive_min", "exclusive_max"}, where)
+        return RangeRule(
+            min=_bound(r["min"], where) if "min" in r else None,
+            max=_bound(r["max"], where) if "max" in r else None,
+            exclusive_min=bool(r.get("exclusive_min", False)),
+            exclusive_max=bool(r.get("exclusive_max", False)),
+        )
+    if kind == "date_order":
+        m = _DATE_ORDER_RE.match(str(arg))
+        if not m:
+            raise ContractError(f"{where}: date_order must look like '>= other_column'")
+        op = cast(Literal[">=", ">", "<=", "<"], m.group(1))
+        return DateOrderRule(op=op, other=m.group(2))
+    if kind == "not_in_future_of":
+        if arg != "extracted_at":
+            raise ContractError(f"{where}: not_in_future_of supports only extracted_at")
+        return NotInFutureRule(of=arg)
+    if kind == "required_iff":
+        r = _mapping(arg, where)
+        _only_keys(r, {"column", "is", "in"}, where)
+        if ("is" in r) == ("in" in r) or r.get("is", "set") != "set":
+            raise ContractError(f"{where}: required_iff needs either 'is: set' or 'in: [..]'")
+        values = tuple(str(v) for v in r["in"]) if "in" in r else None
+        return RequiredIffRule(column=str(r["column"]), values=values)
+    if kind == "item_code":
+        return ItemCodeRule(table=str(arg))
+    if kind == "item_range":
+        r = _mapping(arg, where)
+        _only_keys(r, {"table", "item_column"}, where)
+        return ItemRangeRule(table=str(r["table"]), item_column=str(r["item_column"]))
+    raise ContractError(f"{where}: unknown rule kind {kind!r}")
+
+
+def _parse_column(raw: object, where: str) -> Column:
+    d = _mapping(raw, where)
+    _only_keys(d, {"name", "type", "nullable", "description", "rules"}, where)
+    name = str(d["name"])
+    where = f"{where} {name}"
+    ctype = d.get("type")
+    if ctype not in COLUMN_TYPES:
+        raise ContractError(f"{where}: unknown type {ctype!r}")
+    rules = tuple(_parse_rule(r, where) for r in d.get("rules") or ())
+    return Column(
+        name=name,
+        type=cast(ColumnType, ctype),
+        nullable=bool(d.get("nullable", False)),
+        description=str(d.get("description", "")).strip(),
+        rules=rules,
+    )
+
+
+def _parse_items(raw: object, where: str) -> tuple[ItemSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ContractError(f"{where}: items must be a list")
+    items = []
+    for entry in raw:
+        d = _mapping(entry, where)
+        _only_keys(d, {"instrument", "subscale", "codes", "min", "max"}, where)
+        items.append(
+            ItemSpec(
+                instrument=str(d["instrument"]),
+                subscale=str(d["subscale"]) if d.get("subscale") is not None else None,
+                codes=tuple(str(c) for c in d["codes"]),
+                min=int(d["min"]),
+                max=int(d["max"]),
+            )
+        )
+    codes = [c for it in items for c in it.codes]
+    if len(codes) != len(set(codes)):
+        raise ContractError(f"{where}: an item code is listed twice")
+    return tuple(items)
+
+
+def _validate_references(spec: FileSpec, where: str) -> None:
+    types = {c.name: c.type for c in spec.columns}
+    if len(types) != len(spec.columns):
+        raise ContractError(f"{where}: a column is listed twice")
+
+    def need(column: str, ctype: tuple[str, ...], rule: str) -> None:
+        if column not in types:
+            raise ContractError(f"{where}: {rule} references unknown column {column!r}")
+        if types[column] not in ctype:
+            raise ContractError(f"{where}: {rule} needs {column!r} to be {'/'.join(ctype)}")
+
+    for col in spec.columns:
+        for rule in col.rules:
+            if isinstance(rule, DateOrderRule):
+                need(col.name, ("date",), "date_order")
+                need(rule.other, ("date",), "date_order")
+            elif isinstance(rule, RangeRule):
+                if col.type not in ("int", "decimal"):
+                    raise ContractError(f"{where}: range on non-numeric column {col.name!r}")
+                for b in (rule.min, rule.max):
+                    if b is not None and b.year_of is not None:
+                        need(b.year_of, ("date",), "range")
+            elif isinstance(rule, NotInFutureRule):
+                need(col.name, ("date", "timestamp"), "not_in_future_of")
+            elif isinstance(rule, RequiredIffRule):
+                need(rule.column, COLUMN_TYPES, "required_iff")
+                if not col.nullable:
+                    raise ContractError(f"{where}: required_iff on NOT NULL column {col.name!r}")
+            elif isinstance(rule, ItemCodeRule | ItemRangeRule):
+                if rule.table != "items" or not spec.items:
+                    raise ContractError(f"{where}: {rule.kind} needs the file's 'items' table")
+                if isinstance(rule, ItemRangeRule):
+                    need(rule.item_column, ("text",), "item_range")
+                    need(col.name, ("int",), "item_range")
+            elif isinstance(rule, EnumRule):
+                wanted = int if col.type == "int" else str
+                if col.type not in ("int", "text") or not all(
+                    isinstance(v, wanted) for v in rule.values
+                ):
+                    raise ContractError(f"{where}: enum values must match the type of {col.name}")
+
+
+def _parse_file(name: str, raw: object, where: str) -> FileSpec:
+    d = _mapping(raw, where)
+    _only_keys(d, {"grain", "required", "columns", "items"}, where)
+    columns = d.get("columns")
+    if not isinstance(columns, list) or not columns:
+        raise ContractError(f"{where}: columns must be a non-empty list")
+    spec = FileSpec(
+        name=name,
+        grain=str(d.get("grain", "")),
+        required=bool(d.get("required", False)),
+        columns=tuple(_parse_column(c, f"{where} column") for c in columns),
+        items=_parse_items(d.get("items"), f"{where} items"),
+    )
+    _validate_references(spec, where)
+    return spec
+
+
+def _parse_manifest_fields(raw: object, where: str) -> tuple[ManifestField, ...]:
+    if not isinstance(raw, list):
+        raise ContractError(f"{where}: expected a list")
+    out = []
+    for entry in raw:
+        d = _mapping(entry, where)
+        _only_keys(d, {"name", "type", "enum", "regex", "min", "rule"}, where)
+        out.append(
+            ManifestField(
+                name=str(d["name"]),
+                type=str(d["type"]),
+                enum=tuple(str(v) for v in d["enum"]) if "enum" in d else None,
+                regex=str(d["regex"]) if "regex" in d else None,
+                min=int(d["min"]) if "min" in d else None,
+                rule=str(d.get("rule", "")),
+            )
+        )
+    return tuple(out)
+
+
+def _parse_contract(raw: dict[str, Any], path: str) -> Contract:
+    _only_keys(raw, {"version", "defaults", "delivery", "sources"}, "sources.yaml")
+    dflt = _mapping(raw.get("defaults", {}), "defaults")
+    _only_keys(dflt, {"quarantine_threshold", "pending_retention_days"}, "defaults")
+    defaults = Defaults(
+        quarantine_threshold=float(dflt.get("quarantine_threshold", 0.05)),
+        pending_retention_days=int(dflt.get("pending_retention_days", 120)),
+    )
+    dlv = _mapping(raw["delivery"], "delivery")
+    _only_keys(
+        dlv, {"layout", "delivery_id_pattern", "modes", "manifest", "csv", "formats"}, "delivery"
+    )
+    man = _mapping(dlv["manifest"], "delivery.manifest")
+    _only_keys(
+        man,
+        {"name", "written_last", "encoding", "additional_keys", "fields", "file_fields"},
+        "delivery.manifest",
+    )
+    manifest = ManifestSpec(
+        name=str(man["name"]),
+        fields=_parse_manifest_fields(man["fields"], "delivery.manifest.fields"),
+        file_fields=_parse_manifest_fields(man["file_fields"], "delivery.manifest.file_fields"),
+        additional_keys=bool(man.get("additional_keys", False)),
+        written_last=bool(man.get("written_last", True)),
+        encoding=str(man.get("encoding", "utf-8")),
+    )
+    pattern = str(dlv["delivery_id_pattern"])
+    re.compile(pattern)
+    modes = {str(k): str(v) for k, v in _mapping(dlv["modes"], "delivery.modes").items()}
+    delivery = DeliveryProtocol(
+        layout=str(dlv.get("layout", "")),
+        delivery_id_pattern=pattern,
+        modes=MappingProxyType(modes),
+        manifest=manifest,
+        csv=MappingProxyType(dict(_mapping(dlv.get("csv", {}), "delivery.csv"))),
+        formats=MappingProxyType(
+            {str(k): str(v) for k, v in _mapping(dlv.get("formats", {}), "formats").items()}
+        ),
+    )
+    sources: dict[str, SourceSpec] = {}
+    for sname, sraw in _mapping(raw["sources"], "sources").items():
+        where = f"sources.{sname}"
+        sd = _mapping(sraw, where)
+        _only_keys(sd, {"description", "mode", "files"}, where)
+        mode = sd.get("mode")
+        if mode not in modes:
+            raise ContractError(f"{where}: unknown mode {mode!r}")
+        files = {
+            str(fname): _parse_file(str(fname), fraw, f"{where}.{fname}")
+            for fname, fraw in _mapping(sd["files"], f"{where}.files").items()
+        }
+        sources[str(sname)] = SourceSpec(
+            name=str(sname),
+            mode=cast(Literal["full", "incremental"], mode),
+            files=MappingProxyType(files),
+            description=str(sd.get("description", "")),
+        )
+    return Contract(
+        version=int(raw.get("version", 1)),
+        defaults=defaults,
+        delivery=delivery,
+        sources=MappingProxyType(sources),
+        path=path,
+    )

@@ -1,0 +1,97 @@
+"""Settings in effect, from the environment: one namespaced prefix, ``OUTCOMES_``.
+
+Everything the project needs to know about its deployment comes from environment variables (see
+``.env.example``); nothing is read from the repository that a deployment should choose. This module
+is imported by the CLI before anything heavy, so it must stay cheap (standard library only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The checkout (or installed tree) this package lives in: ``<project>/plugins/outcomes/``.
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_PROJECT_DIR = PACKAGE_DIR.parent.parent
+
+#: Database names on the warehouse server. The Airflow metadata database lives beside the
+#: warehouse, in the same server, as its own database.
+DEFAULT_WAREHOUSE_DB = "outcomes"
+AIRFLOW_DB_SUFFIX = "_airflow"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in effect. Build with :func:`load_settings`; never mutate."""
+
+    project_dir: Path
+    home: Path
+    warehouse_url: str | None
+    landing: str
+    airflow_parallelism: int
+
+    @property
+    def embedded(self) -> bool:
+        """True when the warehouse is the embedded PostgreSQL under ``home``."""
+        return self.warehouse_url is None
+
+    @property
+    def pgdata(self) -> Path:
+        """Data directory of the embedded PostgreSQL."""
+        return self.home / "pg"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.project_dir / "dags"
+
+    @property
+    def plugins_folder(self) -> Path:
+        return self.project_dir / "plugins"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @property
+    def alerts_log(self) -> Path:
+        return self.home / "alerts.log"
+
+
+def _home(env: Mapping[str, str], project_dir: Path) -> Path:
+    raw = env.get("OUTCOMES_HOME")
+    home = Path(raw).expanduser() if raw else project_dir / ".outcomes"
+    return home.resolve()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: ``os.environ``).
+
+    ======================== =========================================================== =========
+    variable                 meaning                                                     default
+    ======================== =========================================================== =========
+    OUTCOMES_HOME            state: embedded PostgreSQL, Airflow home, snapshots          ``.outcomes/`` in the checkout
+    OUTCOMES_WAREHOUSE_URL   an external PostgreSQL instead of the embedded one           embedded
+    OUTCOMES_LANDING         landing root (path or fsspec URL)                            ``$OUTCOMES_HOME/landing``
+    OUTCOMES_PROJECT_DIR     the project tree (dags/, plugins/, dbt_project/)             this checkout
+    OUTCOMES_AIRFLOW_PARALLELISM  task slots for Airflow                                  4 (2 cores)
+    ======================== =========================================================== =========
+    """
+    env = os.environ if env is None else env
+    project_dir = Path(env.get("OUTCOMES_PROJECT_DIR") or DEFAULT_PROJECT_DIR).resolve()
+    home = _home(env, project_dir)
+    url = env.get("OUTCOMES_WAREHOUSE_URL") or None
+    landing = env.get("OUTCOMES_LANDING") or str(home / "landing")
+    parallelism = int(env.get("OUTCOMES_AIRFLOW_PARALLELISM") or 4)
+    return Settings(
+        project_dir=project_dir,
+        home=home,
+        warehouse_url=url,
+        landing=landing,
+        airflow_parallelism=parallelism,
+    )

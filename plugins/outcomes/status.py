@@ -1,0 +1,154 @@
+"""``outcomes status``: what is where, and in what state, without starting anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from outcomes.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SOURCES = ("trial", "registry", "welfare", "employment")
+
+
+@dataclass(frozen=True)
+class LandingSource:
+    source: str
+    complete: int
+    incomplete: int
+    latest: str | None
+
+
+@dataclass(frozen=True)
+class WarehouseStatus:
+    kind: str  # "embedded" or "external"
+    location: str
+    running: bool
+    url: str | None = None
+    server_version: str | None = None
+    revision: str | None = None
+    head: str | None = None
+    tables: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    settings: Settings
+    warehouse: WarehouseStatus
+    landing: list[LandingSource]
+
+
+def _warehouse_status(settings: Settings) -> WarehouseStatus:
+    from outcomes.warehouse.bootstrap import head_revision
+    from outcomes.warehouse.connection import WarehouseNotRunning, resolve
+
+    kind = "embedded" if settings.embedded else "external"
+    location = str(settings.pgdata) if settings.embedded else "OUTCOMES_WAREHOUSE_URL"
+    head = head_revision()
+    try:
+        warehouse = resolve(settings, start=False)
+    except WarehouseNotRunning:
+        return WarehouseStatus(kind=kind, location=location, running=False, head=head)
+    import psycopg
+
+    try:
+        with psycopg.connect(warehouse.url(), connect_timeout=5) as conn:
+            version = conn.execute("show server_version").fetchone()
+            has_version_table = conn.execute("select to_regclass('meta.alembic_version')").fetchone()
+            revision = None
+            if has_version_table and has_version_table[0]:
+                row = conn.execute("select version_num from meta.alembic_version").fetchone()
+                revision = row[0] if row else None
+            counts = conn.execute(
+                """
+                select n.nspname, count(c.oid)
+                from pg_namespace n
+                left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'v', 'm', 'p')
+                where n.nspname in ('raw', 'quarantine', 'meta', 'marts', 'history')
+                group by n.nspname order by n.nspname
+                """
+            ).fetchall()
+    except psycopg.Error as error:
+        return WarehouseStatus(
+            kind=kind, location=location, running=False, url=warehouse.display_url(), head=head,
+            error=str(error).strip().splitlines()[0],
+        )
+    return WarehouseStatus(
+        kind=kind,
+        location=location,
+        running=True,
+        url=warehouse.display_url(),
+        server_version=version[0] if version else None,
+        revision=revision,
+        head=head,
+        tables={name: int(n) for name, n in counts},
+    )
+
+
+def _landing_status(settings: Settings) -> list[LandingSource]:
+    from pathlib import Path
+
+    root = Path(settings.landing.removeprefix("file://"))
+    result = []
+    for source in SOURCES:
+        folder = root / source
+        deliveries = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        complete = [p for p in deliveries if (p / "_manifest.json").exists()]
+        result.append(
+            LandingSource(
+                source=source,
+                complete=len(complete),
+                incomplete=len(deliveries) - len(complete),
+                latest=complete[-1].name if complete else None,
+            )
+        )
+    return result
+
+
+def collect_status(settings: Settings) -> Status:
+    """Gather the status. Never starts the embedded warehouse."""
+    landing = _landing_status(settings) if "://" not in settings.landing.removeprefix("file://") else []
+    return Status(settings=settings, warehouse=_warehouse_status(settings), landing=landing)
+
+
+def render_status(console: Console, status: Status) -> None:
+    """Print ``status`` as a few small tables."""
+    from rich.table import Table
+
+    settings, wh = status.settings, status.warehouse
+    console.print(f"[bold]OUTCOMES_HOME[/] {settings.home}")
+
+    table = Table(title="warehouse", show_header=False, title_justify="left")
+    table.add_row("kind", f"{wh.kind} ({wh.location})")
+    state = "running" if wh.running else "[yellow]stopped[/] (any command that needs it starts it)"
+    if wh.error:
+        state = f"[red]unreachable[/]: {wh.error}"
+    table.add_row("state", state)
+    if wh.url:
+        table.add_row("url", wh.url)
+    if wh.server_version:
+        table.add_row("server", f"PostgreSQL {wh.server_version}")
+    if wh.running:
+        if wh.revision is None:
+            migration = "[yellow]not migrated[/] (run `outcomes migrate`)"
+        elif wh.revision == wh.head:
+            migration = f"{wh.revision} (current)"
+        else:
+            migration = f"[yellow]{wh.revision}, code expects {wh.head}[/] (run `outcomes migrate`)"
+        table.add_row("migration", migration)
+        table.add_row("tables", ", ".join(f"{k}: {v}" for k, v in wh.tables.items()) or "none")
+    console.print(table)
+
+    if status.landing:
+        landing = Table(title=f"landing zone {settings.landing}", title_justify="left")
+        for column in ("source", "complete deliveries", "incomplete", "latest"):
+            landing.add_column(column)
+        for item in status.landing:
+            landing.add_row(item.source, str(item.complete), str(item.incomplete), item.latest or "-")
+        console.print(landing)
+    else:
+        console.print(f"[bold]landing zone[/] {settings.landing}")
+    console.print(f"[bold]Airflow home[/] {settings.airflow_home}  (UI: `make up`)")

@@ -1,0 +1,97 @@
+"""Bring a warehouse to the current schema: databases, then versioned migrations (Alembic).
+
+Idempotent: on an up-to-date warehouse every step is a no-op. Safe to run from every command
+and from the maintenance DAG.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from outcomes.settings import Settings
+from outcomes.warehouse.connection import Warehouse, resolve
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def ensure_database(warehouse: Warehouse, name: str) -> bool:
+    """Create database ``name`` on the warehouse's server if missing. True if it was created."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        log.info("created database %s", name)
+        return True
+
+
+def _alembic_config(connection: object) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(warehouse: Warehouse, revision: str = "head") -> str | None:
+    """Upgrade the warehouse database to ``revision``; returns the revision now applied."""
+    from alembic import command
+
+    engine = warehouse.engine()
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    return current_revision(warehouse)
+
+
+def downgrade(warehouse: Warehouse, revision: str) -> str | None:
+    """Downgrade the warehouse database to ``revision`` (``base`` for nothing)."""
+    from alembic import command
+
+    engine = warehouse.engine()
+    try:
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    return current_revision(warehouse)
+
+
+def current_revision(warehouse: Warehouse) -> str | None:
+    """The applied migration revision, or None on an empty database."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url()) as conn:
+        row = conn.execute("select to_regclass('meta.alembic_version')").fetchone()
+        if row is None or row[0] is None:
+            return None
+        version = conn.execute("select version_num from meta.alembic_version").fetchone()
+        return None if version is None else str(version[0])
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def bootstrap(settings: Settings) -> Warehouse:
+    """Start (if embedded), create the databases and migrate: a warehouse ready to use."""
+    warehouse = resolve(settings, start=True)
+    ensure_database(warehouse, warehouse.database)
+    ensure_database(warehouse, warehouse.airflow_database)
+    migrate(warehouse)
+    return warehouse
