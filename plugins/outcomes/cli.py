@@ -39,7 +39,8 @@ PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_o
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # soft_wrap: long URLs and paths stay on one line, so they can be copied (and grepped).
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -260,9 +261,26 @@ def demo(
         raise typer.Exit(EXIT_FAILURE)
 
 
+class UserError(Exception):
+    """An error the user can fix; printed as one line, no traceback."""
+
+
 def main() -> None:
-    """Entry point of the ``outcomes`` console script."""
-    app()
+    """Entry point of the ``outcomes`` console script.
+
+    Errors a user can act on (a bad setting, an unreachable warehouse) print one clear line and
+    exit 1; anything else keeps its traceback, because then it is a bug to report.
+    """
+    try:
+        app()
+    except (UserError, ValueError, ConnectionError) as error:
+        _console(stderr=True).print(f"[bold red]error:[/] {error}")
+        sys.exit(EXIT_FAILURE)
+    except Exception as error:
+        if type(error).__module__.startswith("psycopg") and type(error).__name__ == "OperationalError":
+            _console(stderr=True).print(f"[bold red]error:[/] cannot reach the warehouse: {error}")
+            sys.exit(EXIT_FAILURE)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,6 +50,10 @@ class Warehouse:
     def airflow_database(self) -> str:
         return f"{self.database}{AIRFLOW_DB_SUFFIX}"
 
+    def for_database(self, name: str) -> Warehouse:
+        """The same server and admin role, another database (tests, scratch builds)."""
+        return Warehouse(admin_url=self.url(database=name), embedded=self.embedded)
+
     def url(self, *, role: Role | None = None, database: str | None = None) -> str:
         """A libpq URI, optionally as another ``role`` or to another ``database``."""
         parsed = _parse(self.admin_url).set(database=database or self.database)

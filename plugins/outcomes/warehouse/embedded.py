@@ -9,6 +9,7 @@ a dedicated ``pgserver`` system user.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# pgserver logs every pg_ctl call with its full output at INFO: keep only its warnings.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 # pgserver asks platformdirs for a runtime dir; without XDG_RUNTIME_DIR (CI, containers) it
 # falls back to /tmp/runtime-<uid> and warns on every call. The fallback is fine for us.
@@ -64,7 +67,11 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     import pgserver
 
     log.info("starting embedded PostgreSQL in %s", pgdata)
-    pgserver.get_server(pgdata, cleanup_mode=None)
+    handle = pgserver.get_server(pgdata, cleanup_mode=None)
+    # With cleanup_mode=None pgserver's exit hook only does bookkeeping (and logs to streams that
+    # may be closed by then): the server is meant to outlive this process, so drop the hook.
+    atexit.unregister(handle._cleanup)
+    handle.global_process_id_list.get_and_remove(os.getpid())
     started = _running_info(pgdata)
     if started is None:  # pragma: no cover - pgserver asserts this itself
         raise RuntimeError(f"embedded PostgreSQL in {pgdata} did not start; see {pgdata / 'log'}")

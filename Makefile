@@ -1,0 +1,60 @@
+# The outcomes warehouse. `make` lists the targets; `make demo` and `make test` are all a new
+# machine needs (python3, make and git; uv is bootstrapped into .tools/ when missing).
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# Never let uv fetch a Python build: the machine's python3 (3.11) is the one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install demo test test-quick lint format up stop bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/uv/bin/uv:
+	python3 -m venv $(CURDIR)/.tools/uv
+	$(CURDIR)/.tools/uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv/ with the `outcomes` command (bootstraps uv if missing)
+
+demo: install ## Run the whole job on synthetic sources, on the embedded warehouse
+	$(BIN)/outcomes demo
+
+test: install ## Run every test: quick ones and the end-to-end pipeline runs
+	$(BIN)/pytest
+
+test-quick: install ## Run only the quick tests (no end-to-end runs)
+	$(BIN)/pytest -m "not slow"
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+up: install ## Start Airflow (standalone, sized for 2 cores) with the project's DAGs
+	$(BIN)/outcomes airflow standalone
+
+stop: install ## Stop the embedded warehouse
+	$(BIN)/outcomes stop
+
+bench: install ## Run the benchmarks (see bench/README.md)
+	$(BIN)/python bench/demo_sources.py
+
+clean: ## Stop the embedded warehouse and delete local state (.outcomes/) and caches
+	-[ -x $(BIN)/outcomes ] && $(BIN)/outcomes stop
+	rm -rf .outcomes .pytest_cache .ruff_cache .mypy_cache

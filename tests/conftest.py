@@ -1,0 +1,86 @@
+"""The test harness: a fresh warehouse per test session, real PostgreSQL, real Airflow.
+
+By default every session gets its own embedded PostgreSQL (pgserver) under a short temporary
+OUTCOMES_HOME. With ``OUTCOMES_TEST_WAREHOUSE_URL`` set (any database on a PostgreSQL server whose
+user may create databases and roles), the session creates a fresh database there instead, plus its
+Airflow metadata database, and drops both at the end.
+
+Settings must be in the environment before anything imports Airflow, so this module sets them at
+import time (pytest imports conftest.py before collecting the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# A short path: unix socket paths are limited to ~107 bytes.
+_HOME = Path(tempfile.mkdtemp(prefix="oc-", dir="/tmp"))
+_SERVER_URL = os.environ.get("OUTCOMES_TEST_WAREHOUSE_URL")
+_TEST_DB = f"outcomes_test_{secrets.token_hex(4)}"
+
+os.environ["OUTCOMES_HOME"] = str(_HOME)
+os.environ["OUTCOMES_LANDING"] = str(_HOME / "landing")
+for key in [k for k in os.environ if k.startswith("AIRFLOW")]:
+    del os.environ[key]  # a developer's own Airflow settings must not leak into the tests
+if _SERVER_URL:
+    from sqlalchemy.engine import make_url
+
+    os.environ["OUTCOMES_WAREHOUSE_URL"] = (
+        make_url(_SERVER_URL).set(database=_TEST_DB).render_as_string(hide_password=False)
+    )
+else:
+    os.environ.pop("OUTCOMES_WAREHOUSE_URL", None)
+
+from outcomes import airflow_env  # noqa: E402
+from outcomes.settings import Settings, load_settings  # noqa: E402
+from outcomes.warehouse.connection import Warehouse  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """A freshly created and migrated warehouse for this session."""
+    from outcomes.warehouse.bootstrap import bootstrap
+
+    wh = bootstrap(settings)
+    airflow_env.configure(settings, wh)
+    yield wh
+
+
+@pytest.fixture(scope="session")
+def airflow_ready(settings: Settings, warehouse: Warehouse) -> Settings:
+    """The Airflow metadata database migrated; DAGs can run in-process with ``dag.test()``."""
+    from outcomes import orchestration
+
+    orchestration.prepare(settings)
+    return settings
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the session's databases (server) or stop and delete the embedded server."""
+    settings = load_settings()
+    if _SERVER_URL:
+        import psycopg
+
+        try:
+            with psycopg.connect(_SERVER_URL, autocommit=True) as conn:
+                for name in (_TEST_DB, f"{_TEST_DB}_airflow"):
+                    conn.execute(f'drop database if exists "{name}" with (force)')
+        except psycopg.Error as error:  # pragma: no cover - best effort
+            print(f"could not drop test databases: {error}")
+    else:
+        from outcomes.warehouse import embedded
+
+        embedded.stop(settings.pgdata)
+    shutil.rmtree(_HOME, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""Bootstrap and migrations on a real PostgreSQL: schemas, roles, grants, idempotence."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from outcomes.warehouse.bootstrap import current_revision, downgrade, ensure_database, head_revision, migrate
+from outcomes.warehouse.connection import Role, Warehouse
+
+SCHEMAS = ("history", "marts", "meta", "quarantine", "raw")
+
+
+def catalogue_fingerprint(warehouse: Warehouse) -> dict[str, object]:
+    """Everything a migration may change that a second run must leave alone."""
+    with psycopg.connect(warehouse.url()) as conn:
+        schemas = conn.execute(
+            """
+            select nspname, pg_get_userbyid(nspowner), coalesce(nspacl::text, '')
+            from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema'
+            order by nspname
+            """
+        ).fetchall()
+        default_acls = conn.execute(
+            """
+            select pg_get_userbyid(defaclrole), n.nspname, defaclobjtype, defaclacl::text
+            from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace
+            order by 1, 2, 3
+            """
+        ).fetchall()
+        roles = conn.execute(
+            """
+            select rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb
+            from pg_roles where rolname like 'outcomes\\_%' order by rolname
+            """
+        ).fetchall()
+        database_acl = conn.execute(
+            "select datacl::text from pg_database where datname = current_database()"
+        ).fetchone()
+        tables = conn.execute(
+            """
+            select schemaname, tablename from pg_tables
+            where schemaname = any(%s) order by 1, 2
+            """,
+            (list(SCHEMAS),),
+        ).fetchall()
+        version = conn.execute("select version_num from meta.alembic_version").fetchall()
+    return {
+        "schemas": schemas,
+        "default_acls": default_acls,
+        "roles": roles,
+        "database_acl": database_acl,
+        "tables": tables,
+        "version": version,
+    }
+
+
+@pytest.fixture
+def scratch(warehouse: Warehouse) -> Iterator[Warehouse]:
+    """A throwaway database on the session's server, migrated from nothing."""
+    name = f"{warehouse.database}_scratch_{secrets.token_hex(3)}"
+    ensure_database(warehouse, name)
+    yield warehouse.for_database(name)
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_bootstrap_creates_the_schemas_owned_by_the_owner_role(warehouse: Warehouse) -> None:
+    assert current_revision(warehouse) == head_revision()
+    with psycopg.connect(warehouse.url()) as conn:
+        owners = dict(
+            conn.execute(
+                "select nspname, pg_get_userbyid(nspowner) from pg_namespace where nspname = any(%s)",
+                (list(SCHEMAS),),
+            ).fetchall()
+        )
+    assert owners == dict.fromkeys(SCHEMAS, "outcomes_owner")
+
+
+def test_roles_exist_with_login_only_for_loader_and_analyst(warehouse: Warehouse) -> None:
+    with psycopg.connect(warehouse.url()) as conn:
+        roles = dict(
+            conn.execute(
+                "select rolname, rolcanlogin from pg_roles where rolname = any(%s)",
+                ([str(r) for r in Role],),
+            ).fetchall()
+        )
+    assert roles == {"outcomes_owner": False, "outcomes_loader": True, "outcomes_analyst": True}
+
+
+def test_the_airflow_metadata_database_lives_beside_the_warehouse(warehouse: Warehouse) -> None:
+    with psycopg.connect(warehouse.url(database=warehouse.airflow_database)) as conn:
+        assert conn.execute("select current_database()").fetchone() == (warehouse.airflow_database,)
+
+
+def test_migrations_apply_twice_without_change(scratch: Warehouse) -> None:
+    assert current_revision(scratch) is None
+    migrate(scratch)
+    first = catalogue_fingerprint(scratch)
+    migrate(scratch)
+    assert catalogue_fingerprint(scratch) == first
+    assert first["version"] == [(head_revision(),)]
+
+
+def test_downgrade_then_upgrade_gives_the_same_warehouse(scratch: Warehouse) -> None:
+    migrate(scratch)
+    before = catalogue_fingerprint(scratch)
+    assert downgrade(scratch, "base") is None
+    with psycopg.connect(scratch.url()) as conn:
+        left = conn.execute(
+            "select nspname from pg_namespace where nspname = any(%s)", (list(SCHEMAS),)
+        ).fetchall()
+    assert left == [("meta",)]  # alembic keeps its version table there
+    migrate(scratch)
+    assert catalogue_fingerprint(scratch) == before
+
+
+class TestGrants:
+    """Each role sees exactly its schemas (domain.md: analysts read published marts only)."""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def tables(cls, warehouse: Warehouse) -> Iterator[None]:
+        with psycopg.connect(warehouse.url(), autocommit=True) as conn:
+            conn.execute("set role outcomes_owner")
+            for schema in SCHEMAS:
+                conn.execute(f"create table {schema}.grant_probe (x int)")
+                conn.execute(f"insert into {schema}.grant_probe values (1)")
+        yield
+        with psycopg.connect(warehouse.url(), autocommit=True) as conn:
+            for schema in SCHEMAS:
+                conn.execute(f"drop table {schema}.grant_probe")
+
+    @staticmethod
+    def _can(warehouse: Warehouse, role: Role, sql: str) -> bool:
+        with psycopg.connect(warehouse.url(role=role)) as conn:
+            try:
+                conn.execute(sql)
+            except psycopg.errors.InsufficientPrivilege:
+                return False
+            return True
+
+    @pytest.mark.parametrize(
+        ("schema", "readable"),
+        [("marts", True), ("history", True), ("meta", True), ("raw", False), ("quarantine", False)],
+    )
+    def test_analyst_reads_only_marts_history_and_meta(
+        self, warehouse: Warehouse, schema: str, readable: bool
+    ) -> None:
+        assert self._can(warehouse, Role.ANALYST, f"select * from {schema}.grant_probe") is readable
+
+    @pytest.mark.parametrize("schema", SCHEMAS)
+    def test_analyst_writes_nowhere(self, warehouse: Warehouse, schema: str) -> None:
+        assert not self._can(warehouse, Role.ANALYST, f"insert into {schema}.grant_probe values (2)")
+        assert not self._can(warehouse, Role.ANALYST, f"create table {schema}.mine (x int)")
+
+    @pytest.mark.parametrize(
+        ("schema", "writable"),
+        [("raw", True), ("quarantine", True), ("meta", True), ("marts", False), ("history", False)],
+    )
+    def test_loader_writes_raw_quarantine_and_meta_only(
+        self, warehouse: Warehouse, schema: str, writable: bool
+    ) -> None:
+        sql = f"insert into {schema}.grant_probe values (2)"
+        assert self._can(warehouse, Role.LOADER, sql) is writable
+
+    def test_nobody_but_the_owner_uses_the_public_schema(self, warehouse: Warehouse) -> None:
+        assert not self._can(warehouse, Role.ANALYST, "create table public.mine (x int)")
+        assert not self._can(warehouse, Role.LOADER, "create table public.mine (x int)")
