@@ -56,20 +56,24 @@ def run(size: int, root: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temp dir)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="oc-bench-", dir=args.dir))
-    print(f"# demo-sources benchmark, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"# demo-sources benchmark, {machine}, Python {platform.python_version()}")
     print("| participants | seconds | participants/s | rows | rows/s | output MB | peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for size in sorted(args.sizes):
             r = run(size, root)
             print(
-                f"| {r['participants']:,} | {r['seconds']:.1f} | {r['participants_per_s']:,.0f} | {r['rows']:,} "
-                f"| {r['rows_per_s']:,.0f} | {r['megabytes']:,.0f} | {r['peak_rss_mb']:.0f} |",
+                f"| {r['participants']:,} | {r['seconds']:.1f} | {r['participants_per_s']:,.0f} "
+                f"| {r['rows']:,} | {r['rows_per_s']:,.0f} | {r['megabytes']:,.0f} "
+                f"| {r['peak_rss_mb']:.0f} |",
                 flush=True,
             )
     finally:

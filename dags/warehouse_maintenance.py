@@ -12,7 +12,7 @@ that is behind the code. Read the task log; `outcomes status` shows the applied 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
@@ -21,7 +21,7 @@ from airflow.sdk import dag, task
     dag_id="warehouse_maintenance",
     # Every day at 00:30 UTC, before the first ingest (trial, 01:00 UTC).
     schedule="30 0 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["outcomes", "maintenance"],

@@ -19,9 +19,16 @@ OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 COMMANDS = ["demo", "demo-sources", "env", "migrate", "status", "stop"]
 
 
-def outcomes(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def outcomes(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [OUTCOMES, *args], capture_output=True, text=True, check=check, env=env or dict(os.environ), timeout=300
+        [OUTCOMES, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env=env or dict(os.environ),
+        timeout=300,
     )
 
 

@@ -17,6 +17,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from outcomes.demo.sources import GenerationSummary
     from outcomes.settings import Settings
 
 app = typer.Typer(
@@ -107,7 +108,9 @@ def migrate() -> None:
     from outcomes.warehouse.bootstrap import bootstrap, current_revision
 
     warehouse = bootstrap(_settings())
-    _console().print(f"warehouse [bold]{warehouse.display_url()}[/] at migration {current_revision(warehouse)}")
+    _console().print(
+        f"warehouse [bold]{warehouse.display_url()}[/] at migration {current_revision(warehouse)}"
+    )
 
 
 @app.command()
@@ -210,7 +213,7 @@ def demo_sources(
 
 def _generate(
     out: Path, *, participants: int, seed: int, until: dt.datetime | None, history_days: int
-) -> object:
+) -> GenerationSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from outcomes.demo.sources import generate_sources
@@ -230,7 +233,12 @@ def _generate(
             progress.update(task, completed=done, total=total)
 
         return generate_sources(
-            out, participants=participants, seed=seed, until=until_date, history_days=history_days, progress=report
+            out,
+            participants=participants,
+            seed=seed,
+            until=until_date,
+            history_days=history_days,
+            progress=report,
         )
 
 
@@ -254,7 +262,9 @@ def demo(
     result = run_demo(
         _settings(),
         console=console,
-        generate=lambda out: _generate(out, participants=participants, seed=seed, until=None, history_days=14),
+        generate=lambda out: _generate(
+            out, participants=participants, seed=seed, until=None, history_days=14
+        ),
         fresh=fresh,
     )
     if not result:

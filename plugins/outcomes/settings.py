@@ -72,15 +72,13 @@ def _home(env: Mapping[str, str], project_dir: Path) -> Path:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default: ``os.environ``).
 
-    ======================== =========================================================== =========
-    variable                 meaning                                                     default
-    ======================== =========================================================== =========
-    OUTCOMES_HOME            state: embedded PostgreSQL, Airflow home, snapshots          ``.outcomes/`` in the checkout
-    OUTCOMES_WAREHOUSE_URL   an external PostgreSQL instead of the embedded one           embedded
-    OUTCOMES_LANDING         landing root (path or fsspec URL)                            ``$OUTCOMES_HOME/landing``
-    OUTCOMES_PROJECT_DIR     the project tree (dags/, plugins/, dbt_project/)             this checkout
-    OUTCOMES_AIRFLOW_PARALLELISM  task slots for Airflow                                  4 (2 cores)
-    ======================== =========================================================== =========
+    - ``OUTCOMES_HOME``: state (embedded PostgreSQL, Airflow home, snapshots);
+      default ``.outcomes/`` in the checkout.
+    - ``OUTCOMES_WAREHOUSE_URL``: an external PostgreSQL instead of the embedded one.
+    - ``OUTCOMES_LANDING``: landing root, a path or an fsspec URL; default ``$OUTCOMES_HOME/landing``.
+    - ``OUTCOMES_PROJECT_DIR``: the project tree (``dags/``, ``plugins/``, ``dbt_project/``);
+      default this checkout.
+    - ``OUTCOMES_AIRFLOW_PARALLELISM``: Airflow task slots; default 4 (sized for 2 cores).
     """
     env = os.environ if env is None else env
     project_dir = Path(env.get("OUTCOMES_PROJECT_DIR") or DEFAULT_PROJECT_DIR).resolve()

@@ -73,7 +73,11 @@ def _warehouse_status(settings: Settings) -> WarehouseStatus:
             ).fetchall()
     except psycopg.Error as error:
         return WarehouseStatus(
-            kind=kind, location=location, running=False, url=warehouse.display_url(), head=head,
+            kind=kind,
+            location=location,
+            running=False,
+            url=warehouse.display_url(),
+            head=head,
             error=str(error).strip().splitlines()[0],
         )
     return WarehouseStatus(

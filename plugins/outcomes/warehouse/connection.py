@@ -77,7 +77,7 @@ class Warehouse:
         """A SQLAlchemy engine (psycopg 3)."""
         from sqlalchemy import create_engine
 
-        return create_engine(sqlalchemy_url(self.url(role=role, database=database)), **kwargs)  # type: ignore[arg-type]
+        return create_engine(sqlalchemy_url(self.url(role=role, database=database)), **kwargs)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -83,7 +83,7 @@ def stop(pgdata: Path) -> bool:
     pgdata = pgdata.expanduser().resolve()
     if status(pgdata) is None:
         return False
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
     from pgserver.postgres_server import PostgresServer
 
     system_user = "pgserver" if os.geteuid() == 0 else None

@@ -49,6 +49,11 @@ def _create_role(name: str, login: bool) -> None:
     )
 
 
+def _on_this_database(statement: str) -> None:
+    """Run ``statement`` with ``%I`` replaced by the current database (its name is the deployment's)."""
+    op.execute(f"do $$ begin execute format('{statement}', current_database()); end $$")
+
+
 def upgrade() -> None:
     _create_role(OWNER, login=False)
     _create_role(LOADER, login=True)
@@ -56,13 +61,13 @@ def upgrade() -> None:
     op.execute(f"grant {OWNER} to current_user")
 
     # Nobody but the owner sees anything by default: not even `public`.
-    op.execute("do $$ begin execute format('revoke all on database %I from public', current_database()); end $$")
+    _on_this_database("revoke all on database %I from public")
     op.execute("revoke all on schema public from public")
     for role in (OWNER, LOADER, ANALYST):
-        op.execute(f"do $$ begin execute format('grant connect on database %I to {role}', current_database()); end $$")
-    op.execute(f"do $$ begin execute format('grant create, temporary on database %I to {OWNER}', current_database()); end $$")
+        _on_this_database(f"grant connect on database %I to {role}")
+    _on_this_database(f"grant create, temporary on database %I to {OWNER}")
     # COPY through a temporary staging table is the loader's fast path.
-    op.execute(f"do $$ begin execute format('grant temporary on database %I to {LOADER}', current_database()); end $$")
+    _on_this_database(f"grant temporary on database %I to {LOADER}")
 
     for schema in SCHEMAS:
         op.execute(f"create schema if not exists {schema} authorization {OWNER}")
@@ -89,8 +94,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for schema in LOADER_WRITES:
         op.execute(
-            f"alter default privileges for role {OWNER} in schema {schema} "
-            f"revoke all on tables from {LOADER}"
+            f"alter default privileges for role {OWNER} in schema {schema} revoke all on tables from {LOADER}"
         )
         op.execute(
             f"alter default privileges for role {OWNER} in schema {schema} "
