@@ -27,7 +27,7 @@ from pathlib import Path
 from outcomes.demo.sources import generate_sources
 summary = generate_sources(Path(sys.argv[1]), participants=int(sys.argv[2]), seed=42,
                            until=dt.date(2026, 11, 21))
-print(json.dumps({"rows": sum(summary.rows.values())}))
+print(json.dumps({"rows": summary.total_rows}))
 """
 
 

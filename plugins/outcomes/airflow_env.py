@@ -38,6 +38,8 @@ def airflow_environ(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.airflow_sql_alchemy_conn(),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "outcomes",
         **TELEMETRY_OFF,
         # Every setting of ours must reach task processes too.
         "OUTCOMES_HOME": str(settings.home),
