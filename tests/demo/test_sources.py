@@ -93,7 +93,9 @@ def test_every_delivery_passes_the_contract_checker(default: tuple[Path, Generat
     for _, source, delivery in timeline:
         if source == "trial":
             enrolled |= {row["participant_id"] for row in rows(delivery, "enrolment.csv")}
-        report = check_delivery(delivery, enrolled_participant_ids=enrolled if source == "employment" else None)
+        report = check_delivery(
+            delivery, enrolled_participant_ids=enrolled if source == "employment" else None
+        )
         problems += [v.message for v in report.file_errors + report.row_violations]
         assert sum(report.rows_checked.values()) > 0 or source != "trial"
     assert problems == []
@@ -164,7 +166,9 @@ def latest_enrolment(root: Path) -> dict[str, dict[str, str]]:
     return {row["participant_id"]: row for row in rows(last, "enrolment.csv")}
 
 
-def test_default_cohort_is_the_ips_in_pain_trial_plus_the_pilot(default: tuple[Path, GenerationSummary]) -> None:
+def test_default_cohort_is_the_ips_in_pain_trial_plus_the_pilot(
+    default: tuple[Path, GenerationSummary],
+) -> None:
     root, summary = default
     cohort = Counter((row["study"], row["arm"]) for row in latest_enrolment(root).values())
     assert cohort == {("RCT", "IPS"): 38, ("RCT", "TAU"): 20, ("PILOT", "IPS"): 8}
@@ -289,7 +293,9 @@ def test_a_larger_cohort_keeps_to_the_contract(tmp_path: Path) -> None:
                 enrolled |= {row["participant_id"] for row in rows(delivery, "enrolment.csv")}
     for source in SOURCES:
         for delivery in deliveries(tmp_path, source):
-            report = check_delivery(delivery, enrolled_participant_ids=enrolled if source == "employment" else None)
+            report = check_delivery(
+                delivery, enrolled_participant_ids=enrolled if source == "employment" else None
+            )
             assert report.ok, [v.message for v in (report.file_errors + report.row_violations)[:5]]
     fnrs = [row["fnr"] for row in rows(deliveries(tmp_path, "trial")[-1], "enrolment.csv")]
     assert len(set(fnrs)) == len(fnrs) == 2_008
