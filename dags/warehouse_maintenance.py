@@ -1,10 +1,12 @@
 """
 ### Warehouse maintenance
 
-Keeps the warehouse's structure current before the night's first ingest: applies the versioned
-migrations (schemas `raw`, `quarantine`, `meta`, `marts`, `history`; roles `outcomes_owner`,
-`outcomes_loader`, `outcomes_analyst` and their grants). Idempotent: on an up-to-date warehouse
-it changes nothing.
+Before the night's first ingest:
+
+1. applies the versioned warehouse migrations (schemas, tables, roles and grants); idempotent;
+2. purges rows held in `pending` (people not enrolled) past the retention window
+   (`OUTCOMES_PENDING_RETENTION_DAYS`, default 120), counting them per delivery in
+   `meta.deliveries.rows_purged`.
 
 Runbook: a failure here blocks nothing by itself, but the ingest DAGs will fail on a warehouse
 that is behind the code. Read the task log; `outcomes status` shows the applied revision.
@@ -36,7 +38,14 @@ def warehouse_maintenance() -> None:
 
         return run()
 
-    migrate_warehouse()
+    @task
+    def purge_pending() -> int:
+        """Purge pending rows past the retention window; returns how many."""
+        from outcomes.ingest.tasks import purge_pending as run
+
+        return run()
+
+    migrate_warehouse() >> purge_pending()
 
 
 warehouse_maintenance()

@@ -11,7 +11,7 @@ import pytest
 from outcomes.warehouse.bootstrap import current_revision, downgrade, ensure_database, head_revision, migrate
 from outcomes.warehouse.connection import Role, Warehouse
 
-SCHEMAS = ("history", "marts", "meta", "quarantine", "raw")
+SCHEMAS = ("history", "marts", "meta", "pending", "quarantine", "raw")
 
 
 def catalogue_fingerprint(warehouse: Warehouse) -> dict[str, object]:
@@ -145,7 +145,14 @@ class TestGrants:
 
     @pytest.mark.parametrize(
         ("schema", "readable"),
-        [("marts", True), ("history", True), ("meta", True), ("raw", False), ("quarantine", False)],
+        [
+            ("marts", True),
+            ("history", True),
+            ("meta", True),
+            ("raw", False),
+            ("quarantine", False),
+            ("pending", False),
+        ],
     )
     def test_analyst_reads_only_marts_history_and_meta(
         self, warehouse: Warehouse, schema: str, readable: bool
@@ -159,7 +166,14 @@ class TestGrants:
 
     @pytest.mark.parametrize(
         ("schema", "writable"),
-        [("raw", True), ("quarantine", True), ("meta", True), ("marts", False), ("history", False)],
+        [
+            ("raw", True),
+            ("quarantine", True),
+            ("meta", True),
+            ("pending", True),
+            ("marts", False),
+            ("history", False),
+        ],
     )
     def test_loader_writes_raw_quarantine_and_meta_only(
         self, warehouse: Warehouse, schema: str, writable: bool

@@ -775,18 +775,27 @@ class _Delivery:
         )
 
 
+#: Called for every data row of a file whose header is right: (file, line, row, violations).
+#: ``row`` maps the header's column names to the raw field text; ``violations`` is empty for a
+#: valid row. A loader passes one to stream rows into the database while they are checked.
+RowSink = Callable[[str, int, dict[str, str], list[Violation]], None]
+
+
 def check_delivery(
     delivery_dir: DeliveryPath | str,
     contract: Contract | None = None,
     *,
     enrolled_participant_ids: Container[str] | None = None,
     extracted_at: dt.datetime | None = None,
+    row_sink: RowSink | None = None,
 ) -> DeliveryReport:
     """Check the delivery in ``delivery_dir`` (``<root>/<source>/<delivery_id>/``) end to end.
 
     Whole-delivery problems go to ``file_errors``, row problems to ``row_violations``; nothing is
     raised for bad input. ``extracted_at`` defaults to the manifest's; ``enrolled_participant_ids``
-    None skips the "an enrolled participant" rule.
+    None skips the "an enrolled participant" rule. ``row_sink`` receives every row as it is
+    checked (file problems such as a wrong sha256 are only known at the end: a sink must be able
+    to throw away what it received, e.g. by rolling back a transaction).
     """
     if isinstance(delivery_dir, str):
         from pathlib import Path
@@ -854,7 +863,7 @@ def check_delivery(
             enrolled_participant_ids=enrolled_participant_ids,
             track_unique=True,
         )
-        _check_file(delivery_dir / fspec.name, fspec, mfile, checker, ctx)
+        _check_file(delivery_dir / fspec.name, fspec, mfile, checker, ctx, row_sink)
     return report
 
 
@@ -1018,7 +1027,12 @@ def _header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str,
 
 
 def _check_file(
-    path: Any, fspec: FileSpec, mfile: ManifestFile | None, checker: RowChecker, ctx: _Delivery
+    path: Any,
+    fspec: FileSpec,
+    mfile: ManifestFile | None,
+    checker: RowChecker,
+    ctx: _Delivery,
+    row_sink: RowSink | None = None,
 ) -> None:
     """Stream one file: hash, decode, parse, check header and rows; compare with the manifest."""
     name = fspec.name
@@ -1057,10 +1071,13 @@ def _check_file(
                         raise _CsvProblem(start, f"has {len(fields)} fields, the header has {width}")
                     rows += 1
                     if check is not None:
-                        found = check(dict(zip(keys, fields)), start)  # noqa: B905 (lengths checked)
+                        row = dict(zip(keys, fields))  # noqa: B905 (lengths checked)
+                        found = check(row, start)
                         if found:
                             bad += 1
                             violations.extend(found)
+                        if row_sink is not None:
+                            row_sink(name, start, row, found)
                 complete = True
         except _Utf8Error as exc:
             ctx.error(

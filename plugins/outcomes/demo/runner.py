@@ -17,9 +17,6 @@ from outcomes.settings import Settings
 if TYPE_CHECKING:
     from rich.console import Console
 
-#: The pipeline's DAGs in the order the demo runs them (the ones that exist so far).
-PIPELINE = ("warehouse_maintenance",)
-
 
 def _local_landing(settings: Settings) -> Path | None:
     landing = settings.landing.removeprefix("file://")
@@ -28,6 +25,16 @@ def _local_landing(settings: Settings) -> Path | None:
 
 def _has_deliveries(root: Path) -> bool:
     return any(root.glob("*/*/_manifest.json"))
+
+
+def _demo_key(settings: Settings) -> None:
+    """The demo's own random pseudonymisation key, unless the deployment configured one."""
+    import os
+
+    from outcomes.ingest.pseudonym import KEY_ENV, KEY_FILE_ENV, ensure_demo_key
+
+    if not os.environ.get(KEY_ENV) and not os.environ.get(KEY_FILE_ENV):
+        os.environ[KEY_FILE_ENV] = str(ensure_demo_key(settings.home))
 
 
 def run_demo(
@@ -50,25 +57,18 @@ def run_demo(
         describe = getattr(summary, "describe", None)
         console.print(describe() if callable(describe) else summary)
     else:
-        console.print(f"[bold]1.[/] landing zone {settings.landing} (existing deliveries; --fresh regenerates)")
+        console.print(
+            f"[bold]1.[/] landing zone {settings.landing} (existing deliveries; --fresh regenerates)"
+        )
 
-    console.print("[bold]2.[/] warehouse and Airflow metadata database")
-    from outcomes import orchestration
+    _demo_key(settings)
+    console.print("[bold]2.[/] the pipeline, in-process")
+    from outcomes.pipeline import run_pipeline
+    from outcomes.warehouse.connection import Role, resolve
 
-    warehouse = orchestration.prepare(settings)
-    console.print(f"   warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})")
-
-    ok = True
-    for step, dag_id in enumerate(PIPELINE, start=3):
-        console.print(f"[bold]{step}.[/] DAG {dag_id}")
-        outcome = orchestration.run_dag(settings, dag_id)
-        colour = "green" if outcome.succeeded else "red"
-        console.print(f"   [{colour}]{outcome.state}[/] ({', '.join(f'{t}: {s}' for t, s in outcome.task_states.items())})")
-        if not outcome.succeeded:
-            ok = False
-            break
-
-    from outcomes.warehouse.connection import Role
+    result = run_pipeline(settings, console)
+    ok = result.exit_code == 0
+    warehouse = resolve(settings)
 
     elapsed = time.monotonic() - started
     console.print()
@@ -76,6 +76,7 @@ def run_demo(
     console.print(f"  warehouse (analyst): {warehouse.display_url(role=Role.ANALYST)}")
     console.print("  query it:            outcomes psql   (or: .venv/bin/outcomes psql -c '\\dn')")
     console.print("  state of everything: outcomes status")
+    console.print("  deliveries ledger:   outcomes deliveries")
     console.print(f"  deliveries:          {settings.landing}")
     console.print("  Airflow UI:          make up")
     return ok

@@ -1,0 +1,78 @@
+"""The ingest DAGs' shape, built once here so the four DAG files stay wiring.
+
+``ingest_<source>``: wait for a complete delivery (deferrable) -> apply every pending delivery in
+delivery_id order -> when raw data changed, emit the source's Asset (the build DAG listens).
+Nothing here touches a database at parse time: the task bodies import what they need.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, dag, task
+
+from outcomes.assets import raw_asset
+from outcomes.ingest.sensors import DeliverySensor
+
+DEFAULT_ARGS = {"owner": "outcomes", "retries": 2, "retry_delay": timedelta(minutes=5)}
+
+
+def schedule_for(source: str, default: str) -> str:
+    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract default."""
+    return os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
+
+
+def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md: str | None) -> DAG:
+    """The ``ingest_<source>`` DAG."""
+
+    @dag(
+        dag_id=f"ingest_{source}",
+        schedule=schedule,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["outcomes", "ingest", source],
+        default_args=DEFAULT_ARGS,
+        doc_md=doc_md,
+        params={
+            "wait": Param(
+                True,
+                type="boolean",
+                description="Wait (up to the deadline) for a delivery; false: apply what is there now.",
+            )
+        },
+    )
+    def ingest() -> None:
+        wait_for_delivery = DeliverySensor(
+            task_id="wait_for_delivery",
+            source=source,
+            wait="{{ params.wait }}",
+            deadline=deadline,
+            doc_md="Waits for a complete delivery (its `_manifest.json`) not yet applied.",
+        )
+
+        @task
+        def apply_deliveries() -> list[dict[str, Any]]:
+            """Apply every complete delivery not yet applied, in delivery_id order (counts only)."""
+            from outcomes.ingest.tasks import apply_deliveries as run
+
+            return run(source)
+
+        @task.short_circuit
+        def raw_changed(outcomes: list[dict[str, Any]]) -> bool:
+            """Go on (and emit the Asset) only when raw records changed."""
+            return any(o["rows_loaded"] or o["rows_moved_from_pending"] for o in outcomes)
+
+        @task(outlets=[raw_asset(source)])
+        def announce(outcomes: list[dict[str, Any]]) -> str:
+            """Emit the source's Asset: the build DAG runs when every source has news or at 03:00."""
+            loaded = sum(o["rows_loaded"] + o["rows_moved_from_pending"] for o in outcomes)
+            return f"{source}: {loaded} rows into raw from {len(outcomes)} deliveries"
+
+        applied = apply_deliveries()
+        wait_for_delivery >> applied
+        raw_changed(applied) >> announce(applied)  # type: ignore[arg-type]
+
+    return ingest()

@@ -1,0 +1,561 @@
+"""Apply a delivery exactly once, atomically, losing nothing.
+
+One delivery is one transaction on one connection, as the loader role:
+
+1. a per-source advisory lock (two runs of one source never interleave), then the ledger: a
+   delivery_id already in ``meta.deliveries`` is skipped; the same bytes under a new id are
+   recorded as ``duplicate`` and nothing else changes;
+2. one streaming pass: the contract checker reads each file (hash, UTF-8, CSV, header, rows) and
+   hands every row to a sink that pseudonymises the fnr and ``COPY``-s the row, with its
+   violations, into a temporary table, so memory stays flat whatever the file size;
+3. decisions, set-based in SQL: a whole-delivery problem or more than the threshold of bad rows
+   quarantines the whole delivery (every row kept in ``quarantine.rows``); otherwise bad rows go
+   to quarantine, good rows to ``raw`` (or, for fnr-keyed sources whose person is not enrolled,
+   to ``pending``), and a trial delivery moves the now-enrolled people's pending rows into raw;
+4. the ledger row with the reconciliation, and an event; commit.
+
+A crash or kill anywhere before the commit leaves nothing behind (PostgreSQL rolls the
+transaction back), so a re-run starts clean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from outcomes.contracts import Violation, check_delivery, load_contract
+from outcomes.contracts.spec import Contract, FileSpec
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+FNR = "fnr"
+PSEUDONYM = "person_pseudonym"
+#: Sources keyed by fnr: rows of people not (yet) enrolled are held in ``pending``.
+FNR_KEYED = ("registry", "welfare")
+SQL_TYPES = {
+    "text": "text",
+    "int": "integer",
+    "decimal": "numeric",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "bool": "boolean",
+}
+
+
+@dataclass
+class DeliveryOutcome:
+    """What applying one delivery did. Counts only: safe for logs and XComs (no fnr, no rows)."""
+
+    source: str
+    delivery_id: str
+    status: str  # loaded | quarantined | duplicate | released | skipped (already applied)
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_pending: int = 0
+    rows_quarantined: int = 0
+    rows_moved_from_pending: int = 0
+    message: str = ""
+
+    @property
+    def changed(self) -> bool:
+        """True when raw data changed (an Asset event is due)."""
+        return self.rows_loaded > 0 or self.rows_moved_from_pending > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def raw_table(source: str, file: str) -> str:
+    """``raw``/``pending`` table of a contract file: ``registry`` + ``proms.csv`` -> ``registry_proms``."""
+    return f"{source}_{file.removesuffix('.csv')}"
+
+
+def _columns(spec: FileSpec) -> list[tuple[str, str]]:
+    """(warehouse column, SQL type) in contract order, with fnr replaced by the pseudonym."""
+    return [(PSEUDONYM if c.name == FNR else c.name, SQL_TYPES[c.type]) for c in spec.columns]
+
+
+def content_digest(files: list[tuple[str, str]]) -> str:
+    """A delivery's content identity: sha256 over its files' names and sha256s, sorted."""
+    digest = hashlib.sha256()
+    for name, sha in sorted(files):
+        digest.update(f"{name}\0{sha.lower()}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_claims(delivery: Any) -> tuple[list[tuple[str, str]], int] | None:
+    """((name, sha256) pairs, data rows) the manifest claims; None if unusable (the check reports)."""
+    try:
+        with (delivery / "_manifest.json").open("rb") as handle:
+            doc = json.loads(handle.read().decode("utf-8-sig"))
+        files = [(str(f["name"]), str(f["sha256"])) for f in doc["files"]]
+        return files, sum(int(f["rows"]) for f in doc["files"])
+    except Exception:
+        return None
+
+
+def _actual_sha256(delivery: Any, name: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with (delivery / name).open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except (OSError, FileNotFoundError):
+        return None
+    return digest.hexdigest()
+
+
+class _Sink:
+    """Receives checked rows and COPYs them, pseudonymised, into one temp table per file."""
+
+    def __init__(
+        self, conn: psycopg.Connection, contract: Contract, source: str, pseudonymise: Callable[[str], str]
+    ):
+        self.conn = conn
+        self.source = source
+        self.pseudonymise = pseudonymise
+        self.specs = contract.sources[source].files
+        self.stack = ExitStack()
+        self.copy: Any = None
+        self.file: str | None = None
+        self.names: list[str] = []
+        self.created: set[str] = set()
+
+    @staticmethod
+    def temp_table(file: str) -> str:
+        return f"incoming_{file.removesuffix('.csv')}"
+
+    def _start(self, file: str) -> None:
+        self.stack.close()
+        spec = self.specs[file]
+        table = self.temp_table(file)
+        cols = _columns(spec)
+        if table not in self.created:
+            defs = ", ".join(f"{name} text" for name, _ in cols)
+            self.conn.execute(
+                f"create temp table {table} (source_line integer, violations jsonb, {defs}) on commit drop"
+            )
+            self.created.add(table)
+        self.names = [c.name for c in spec.columns]
+        cursor = self.stack.enter_context(self.conn.cursor())
+        self.copy = self.stack.enter_context(
+            cursor.copy(f"copy {table} (source_line, violations, {', '.join(n for n, _ in cols)}) from stdin")
+        )
+        self.file = file
+
+    def __call__(self, file: str, line: int, row: dict[str, str], violations: list[Violation]) -> None:
+        if file != self.file:
+            self._start(file)
+        values: list[str | None] = []
+        for name in self.names:
+            raw = row.get(name, "")
+            if name == FNR:
+                values.append(self.pseudonymise(raw))  # invalid numbers too: never the fnr itself
+            else:
+                values.append(raw if raw != "" else None)
+        found = None
+        if violations:
+            found = json.dumps(
+                [
+                    {"column": v.column, "value": v.value, "rule": v.rule, "message": v.message}
+                    for v in violations
+                ]
+            )
+        self.copy.write_row((line, found, *values))
+
+    def close(self) -> None:
+        self.stack.close()
+        self.copy = None
+        self.file = None
+
+
+@dataclass
+class _Counts:
+    received: int = 0
+    loaded: int = 0
+    pending: int = 0
+    quarantined: int = 0
+    moved: int = 0
+    problems: list[Violation] = field(default_factory=list)
+
+
+def _ledger_exists(conn: psycopg.Connection, source: str, delivery_id: str) -> str | None:
+    row = conn.execute(
+        "select status from meta.deliveries where source = %s and delivery_id = %s", (source, delivery_id)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _duplicate_of(conn: psycopg.Connection, source: str, delivery: Any) -> tuple[str | None, str | None]:
+    """(content digest, id of an applied delivery with the same bytes) from the manifest's claims,
+    verified against the actual bytes before a delivery is called a duplicate. Deliveries without
+    data rows are never duplicates: "no changes tonight" is the same bytes every night."""
+    read = _read_claims(delivery)
+    if read is None:
+        return None, None
+    claims, rows = read
+    digest = content_digest(claims)
+    if rows == 0:  # an empty incremental delivery ("no changes") duplicates nothing
+        return digest, None
+    row = conn.execute(
+        """
+        select delivery_id from meta.deliveries
+        where source = %s and content_sha256 = %s and status <> 'duplicate'
+        order by delivery_id limit 1
+        """,
+        (source, digest),
+    ).fetchone()
+    if row is None:
+        return digest, None
+    if all(_actual_sha256(delivery, name) == sha.lower() for name, sha in claims):
+        return digest, str(row[0])
+    return digest, None
+
+
+def _record(
+    conn: psycopg.Connection,
+    *,
+    source: str,
+    delivery_id: str,
+    status: str,
+    digest: str | None,
+    extracted_at: dt.datetime | None,
+    counts: _Counts,
+    message: str,
+    duplicate_of: str | None = None,
+) -> None:
+    conn.execute(
+        """
+        insert into meta.deliveries (
+            source, delivery_id, content_sha256, extracted_at, status, rows_received, rows_loaded,
+            rows_pending, rows_quarantined, message, duplicate_of, applied_by
+        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, session_user)
+        """,
+        (
+            source,
+            delivery_id,
+            digest,
+            extracted_at,
+            status,
+            counts.received,
+            counts.loaded,
+            counts.pending,
+            counts.quarantined,
+            message,
+            duplicate_of,
+        ),
+    )
+    event(conn, source, delivery_id, status, counts.received, message)
+
+
+def event(
+    conn: psycopg.Connection, source: str, delivery_id: str, name: str, rows: int | None, detail: str
+) -> None:
+    """Append to the audit trail ``meta.delivery_events``."""
+    conn.execute(
+        """
+        insert into meta.delivery_events (source, delivery_id, event, rows, detail, happened_by)
+        values (%s, %s, %s, %s, %s, session_user)
+        """,
+        (source, delivery_id, name, rows, detail),
+    )
+
+
+def _quarantine_rows(
+    conn: psycopg.Connection, source: str, delivery_id: str, file: str, only_bad: bool
+) -> int:
+    table = _Sink.temp_table(file)
+    where = "where violations is not null" if only_bad else ""
+    cur = conn.execute(
+        f"""
+        insert into quarantine.rows (source, delivery_id, file, source_line, record, violations)
+        select %s, %s, %s, source_line, to_jsonb(t) - 'source_line' - 'violations',
+               coalesce(violations, '[]'::jsonb)
+        from {table} t {where}
+        """,
+        (source, delivery_id, file),
+    )
+    return cur.rowcount
+
+
+def _insert_valid(
+    conn: psycopg.Connection,
+    source: str,
+    delivery_id: str,
+    file: str,
+    spec: FileSpec,
+    held_since: dt.datetime,
+) -> tuple[int, int]:
+    """Good rows into raw (or pending); returns (loaded, pending)."""
+    table = _Sink.temp_table(file)
+    target = raw_table(source, file)
+    cols = _columns(spec)
+    names = ", ".join(n for n, _ in cols)
+    casts = ", ".join(f"{n}::{t}" for n, t in cols)
+    if source not in FNR_KEYED:
+        cur = conn.execute(
+            f"""
+            insert into raw.{target} (delivery_id, source_line, {names})
+            select %s, source_line, {casts} from {table} where violations is null
+            """,
+            (delivery_id,),
+        )
+        return cur.rowcount, 0
+    enrolled = f"{PSEUDONYM} in (select {PSEUDONYM} from raw.trial_enrolment)"
+    loaded = conn.execute(
+        f"""
+        insert into raw.{target} (delivery_id, source_line, {names})
+        select %s, source_line, {casts} from {table} where violations is null and {enrolled}
+        """,
+        (delivery_id,),
+    ).rowcount
+    pending = conn.execute(
+        f"""
+        insert into pending.{target} (delivery_id, source_line, {names}, held_since)
+        select %s, source_line, {casts}, %s from {table} where violations is null and not {enrolled}
+        """,
+        (delivery_id, held_since),
+    ).rowcount
+    return loaded, pending
+
+
+def move_enrolled_from_pending(conn: psycopg.Connection, contract: Contract) -> int:
+    """Move pending rows whose person is now enrolled into raw; keep each delivery reconciled."""
+    moved_total = 0
+    for source in FNR_KEYED:
+        for file, spec in contract.sources[source].files.items():
+            target = raw_table(source, file)
+            names = ", ".join(n for n, _ in _columns(spec))
+            moved = conn.execute(
+                f"""
+                with moved as (
+                    delete from pending.{target} p
+                    where p.{PSEUDONYM} in (select {PSEUDONYM} from raw.trial_enrolment)
+                    returning p.*
+                ), inserted as (
+                    insert into raw.{target} (delivery_id, source_line, {names})
+                    select delivery_id, source_line, {names} from moved
+                    returning delivery_id
+                )
+                select delivery_id, count(*) from inserted group by delivery_id order by delivery_id
+                """
+            ).fetchall()
+            for delivery_id, n in moved:
+                conn.execute(
+                    """
+                    update meta.deliveries
+                    set rows_pending = rows_pending - %s, rows_loaded = rows_loaded + %s
+                    where source = %s and delivery_id = %s
+                    """,
+                    (n, n, source, delivery_id),
+                )
+                event(conn, source, delivery_id, "moved_from_pending", n, "their person is now enrolled")
+                moved_total += n
+    return moved_total
+
+
+def purge_pending(conn: psycopg.Connection, contract: Contract, now: dt.datetime, retention_days: int) -> int:
+    """Purge pending rows held longer than the retention window; count them per delivery."""
+    cutoff = now - dt.timedelta(days=retention_days)
+    purged_total = 0
+    for source in FNR_KEYED:
+        for file in contract.sources[source].files:
+            target = raw_table(source, file)
+            purged = conn.execute(
+                f"""
+                with purged as (delete from pending.{target} where held_since < %s returning delivery_id)
+                select delivery_id, count(*) from purged group by delivery_id order by delivery_id
+                """,
+                (cutoff,),
+            ).fetchall()
+            for delivery_id, n in purged:
+                conn.execute(
+                    """
+                    update meta.deliveries
+                    set rows_pending = rows_pending - %s, rows_purged = rows_purged + %s
+                    where source = %s and delivery_id = %s
+                    """,
+                    (n, n, source, delivery_id),
+                )
+                event(conn, source, delivery_id, "purged", n, f"not enrolled within {retention_days} days")
+                purged_total += n
+    return purged_total
+
+
+def _enrolled_participants(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("select distinct participant_id from raw.trial_enrolment")}
+
+
+def apply_delivery(
+    conn: psycopg.Connection,
+    delivery: Any,
+    *,
+    pseudonymise: Callable[[str], str],
+    contract: Contract | None = None,
+    threshold: float | None = None,
+) -> DeliveryOutcome:
+    """Apply the delivery at ``delivery`` (``<root>/<source>/<delivery_id>``) in one transaction."""
+    contract = contract or load_contract()
+    threshold = contract.defaults.quarantine_threshold if threshold is None else threshold
+    source, delivery_id = delivery.parent.name, delivery.name
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"outcomes.ingest.{source}",))
+        status = _ledger_exists(conn, source, delivery_id)
+        if status is not None:
+            return DeliveryOutcome(source, delivery_id, "skipped", message=f"already applied ({status})")
+        digest, duplicate = (None, None)
+        if source in contract.sources:
+            digest, duplicate = _duplicate_of(conn, source, delivery)
+        if duplicate is not None:
+            counts = _Counts()
+            message = f"the same bytes as delivery {duplicate}: nothing applied"
+            _record(
+                conn,
+                source=source,
+                delivery_id=delivery_id,
+                status="duplicate",
+                digest=digest,
+                extracted_at=None,
+                counts=counts,
+                message=message,
+                duplicate_of=duplicate,
+            )
+            return DeliveryOutcome(source, delivery_id, "duplicate", message=message)
+        outcome = _apply_rows(conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise)
+    log.info(
+        "%s/%s: %s (%d received, %d loaded, %d pending, %d quarantined)",
+        source,
+        delivery_id,
+        outcome.status,
+        outcome.rows_received,
+        outcome.rows_loaded,
+        outcome.rows_pending,
+        outcome.rows_quarantined,
+    )
+    return outcome
+
+
+def _apply_rows(
+    conn: psycopg.Connection,
+    delivery: Any,
+    source: str,
+    delivery_id: str,
+    digest: str | None,
+    contract: Contract,
+    threshold: float,
+    pseudonymise: Callable[[str], str],
+) -> DeliveryOutcome:
+    known = source in contract.sources
+    sink = _Sink(conn, contract, source, pseudonymise) if known else None
+    enrolled = _enrolled_participants(conn) if source == "employment" else None
+    try:
+        report = check_delivery(delivery, contract, enrolled_participant_ids=enrolled, row_sink=sink)
+    finally:
+        if sink is not None:
+            sink.close()
+    extracted_at = report.manifest.extracted_at if report.manifest else None
+    counts = _Counts(received=report.rows_total)
+    bad = sum(report.bad_rows.values())
+    problems = list(report.file_errors)
+    share = bad / counts.received if counts.received else 0.0
+    if not problems and share > threshold:
+        problems.append(
+            Violation(
+                source,
+                delivery_id,
+                None,
+                None,
+                None,
+                None,
+                "quarantine_threshold",
+                f"{source}/{delivery_id}: {bad} of {counts.received} rows ({share:.1%}) break the contract, "
+                f"more than the {threshold:.0%} a delivery may have: a broken extract, not a few bad rows",
+            )
+        )
+    files = sink.created if sink is not None else set()
+    spec_files = contract.sources[source].files if known else {}
+    if problems:
+        for file in spec_files:
+            if _Sink.temp_table(file) in files:
+                _quarantine_rows(conn, source, delivery_id, file, only_bad=False)
+        _store_problems(conn, source, delivery_id, problems)
+        counts.quarantined = counts.received
+        message = problems[0].message + (
+            f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        )
+        _record(
+            conn,
+            source=source,
+            delivery_id=delivery_id,
+            status="quarantined",
+            digest=digest,
+            extracted_at=extracted_at,
+            counts=counts,
+            message=message,
+        )
+        return _outcome(source, delivery_id, "quarantined", counts, message)
+
+    held_since = extracted_at or dt.datetime.now(dt.UTC)
+    for file, spec in spec_files.items():
+        if _Sink.temp_table(file) not in files:
+            continue
+        counts.quarantined += _quarantine_rows(conn, source, delivery_id, file, only_bad=True)
+        loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
+        counts.loaded += loaded
+        counts.pending += pending
+    message = f"{counts.loaded} loaded, {counts.pending} pending, {counts.quarantined} quarantined"
+    _record(
+        conn,
+        source=source,
+        delivery_id=delivery_id,
+        status="loaded",
+        digest=digest,
+        extracted_at=extracted_at,
+        counts=counts,
+        message=message,
+    )
+    if source == "trial":
+        counts.moved = move_enrolled_from_pending(conn, contract)
+    return _outcome(source, delivery_id, "loaded", counts, message)
+
+
+def _store_problems(
+    conn: psycopg.Connection, source: str, delivery_id: str, problems: list[Violation]
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            insert into quarantine.delivery_problems
+                (source, delivery_id, file, line, column_name, rule, message)
+            values (%s, %s, %s, %s, %s, %s, %s)
+            """,
+            [(source, delivery_id, p.file, p.line, p.column, p.rule, p.message) for p in problems],
+        )
+
+
+def _outcome(source: str, delivery_id: str, status: str, counts: _Counts, message: str) -> DeliveryOutcome:
+    return DeliveryOutcome(
+        source=source,
+        delivery_id=delivery_id,
+        status=status,
+        rows_received=counts.received,
+        rows_loaded=counts.loaded,
+        rows_pending=counts.pending,
+        rows_quarantined=counts.quarantined,
+        rows_moved_from_pending=counts.moved,
+        message=message,
+    )
+
+
+def iter_outcomes(outcomes: list[DeliveryOutcome]) -> Iterator[dict[str, Any]]:
+    for outcome in outcomes:
+        yield outcome.as_dict()

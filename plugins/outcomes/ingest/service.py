@@ -1,0 +1,100 @@
+"""Ingestion as the DAG tasks and the CLI call it: settings in, counts out (never rows, never fnr)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from outcomes.settings import Settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from outcomes.ingest.loader import DeliveryOutcome
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("trial", "registry", "welfare", "employment")
+THRESHOLD_ENV = "OUTCOMES_QUARANTINE_THRESHOLD"
+RETENTION_ENV = "OUTCOMES_PENDING_RETENTION_DAYS"
+LANDING_CONN_ENV = "OUTCOMES_LANDING_CONN_ID"
+
+
+@contextmanager
+def loader_connection(settings: Settings) -> Iterator[psycopg.Connection]:
+    """A connection with the loader role's privileges (``set role``: least privilege, no password)."""
+    import psycopg
+
+    from outcomes.warehouse.connection import Role, resolve
+
+    warehouse = resolve(settings, start=True)
+    with psycopg.connect(warehouse.url(), autocommit=True, application_name="outcomes-loader") as conn:
+        conn.execute(f"set role {Role.LOADER}")
+        yield conn
+
+
+def threshold() -> float | None:
+    raw = os.environ.get(THRESHOLD_ENV)
+    return float(raw) if raw else None
+
+
+def retention_days() -> int:
+    from outcomes.contracts import load_contract
+
+    raw = os.environ.get(RETENTION_ENV)
+    return int(raw) if raw else load_contract().defaults.pending_retention_days
+
+
+def landing(settings: Settings, url: str | None = None) -> Any:
+    from outcomes.ingest.landing import landing_root
+
+    return landing_root(url or settings.landing, os.environ.get(LANDING_CONN_ENV) or None)
+
+
+def pending_deliveries(settings: Settings, source: str, url: str | None = None) -> list[str]:
+    """Complete deliveries of ``source`` not yet in the ledger, in delivery_id order."""
+    from outcomes.ingest.landing import complete_deliveries
+
+    found = [p.name for p in complete_deliveries(landing(settings, url), source)]
+    if not found:
+        return []
+    with loader_connection(settings) as conn:
+        applied = {
+            r[0] for r in conn.execute("select delivery_id from meta.deliveries where source = %s", (source,))
+        }
+    return [d for d in found if d not in applied]
+
+
+def apply_source(settings: Settings, source: str, url: str | None = None) -> list[DeliveryOutcome]:
+    """Apply every complete, not yet applied delivery of ``source`` in delivery_id order."""
+    from outcomes.contracts import load_contract
+    from outcomes.ingest.landing import complete_deliveries
+    from outcomes.ingest.loader import apply_delivery
+    from outcomes.ingest.pseudonym import pseudonymiser
+
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
+    pseudonymise = pseudonymiser()  # fails early and clearly without a key
+    contract = load_contract()
+    outcomes = []
+    with loader_connection(settings) as conn:
+        for delivery in complete_deliveries(landing(settings, url), source):
+            outcomes.append(
+                apply_delivery(
+                    conn, delivery, pseudonymise=pseudonymise, contract=contract, threshold=threshold()
+                )
+            )
+    return outcomes
+
+
+def purge(settings: Settings, now: dt.datetime | None = None) -> int:
+    """Purge pending rows past the retention window (maintenance)."""
+    from outcomes.contracts import load_contract
+    from outcomes.ingest.loader import purge_pending
+
+    with loader_connection(settings) as conn, conn.transaction():
+        return purge_pending(conn, load_contract(), now or dt.datetime.now(dt.UTC), retention_days())
