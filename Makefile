@@ -53,7 +53,9 @@ stop: install ## Stop the embedded warehouse
 	$(BIN)/outcomes stop
 
 bench: install ## Run the benchmarks (see bench/README.md)
+	$(UV) sync --frozen --group bench
 	$(BIN)/python bench/demo_sources.py
+	$(BIN)/python bench/loader.py
 
 clean: ## Stop the embedded warehouse and delete local state (.outcomes/) and caches
 	-[ -x $(BIN)/outcomes ] && $(BIN)/outcomes stop

@@ -121,3 +121,11 @@ def show_delivery(
             delivery_id,
         )
     return DeliveryDetail(found[0], problems, rows, int(total), events)
+
+
+def release(settings: Settings, source: str, delivery_id: str, *, operator: str, reason: str) -> Any:
+    """Release a quarantined delivery (see :func:`outcomes.ingest.loader.release_delivery`)."""
+    from outcomes.ingest.loader import release_delivery
+
+    with _connect(settings) as conn:
+        return release_delivery(conn, source, delivery_id, operator=operator, reason=reason)

@@ -559,3 +559,87 @@ def _outcome(source: str, delivery_id: str, status: str, counts: _Counts, messag
 def iter_outcomes(outcomes: list[DeliveryOutcome]) -> Iterator[dict[str, Any]]:
     for outcome in outcomes:
         yield outcome.as_dict()
+
+
+class ReleaseRefused(ValueError):
+    """The delivery cannot be released (unknown, or not quarantined)."""
+
+
+def release_delivery(
+    conn: psycopg.Connection,
+    source: str,
+    delivery_id: str,
+    *,
+    operator: str,
+    reason: str,
+    contract: Contract | None = None,
+) -> DeliveryOutcome:
+    """Load the valid rows of a quarantined delivery, after an operator inspected it.
+
+    The rows come from ``quarantine.rows`` (kept, pseudonymised, when the delivery was
+    quarantined), so a release does not depend on the landing zone still holding the files. Rows
+    that broke a rule stay in quarantine. Recorded in the ledger (status ``released``) and in the
+    audit trail with the operator and the reason.
+    """
+    contract = contract or load_contract()
+    if source not in contract.sources:
+        raise ReleaseRefused(f"unknown source {source!r}")
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"outcomes.ingest.{source}",))
+        status = _ledger_exists(conn, source, delivery_id)
+        if status is None:
+            raise ReleaseRefused(f"no delivery {source}/{delivery_id} in the ledger")
+        if status != "quarantined":
+            raise ReleaseRefused(f"{source}/{delivery_id} is {status}: only a quarantined delivery can be released")
+        extracted = conn.execute(
+            "select coalesce(extracted_at, now()) from meta.deliveries where source = %s and delivery_id = %s",
+            (source, delivery_id),
+        ).fetchone()
+        held_since = extracted[0] if extracted else dt.datetime.now(dt.UTC)
+        counts = _Counts()
+        for file, spec in contract.sources[source].files.items():
+            table = _Sink.temp_table(file)
+            cols = _columns(spec)
+            selects = ", ".join(f"record->>'{name}' as {name}" for name, _ in cols)
+            conn.execute(
+                f"""
+                create temp table {table} on commit drop as
+                select source_line, null::jsonb as violations, {selects}
+                from quarantine.rows
+                where source = %s and delivery_id = %s and file = %s
+                  and violations = '[]'::jsonb and not released
+                """,
+                (source, delivery_id, file),
+            )
+            loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
+            counts.loaded += loaded
+            counts.pending += pending
+            conn.execute(
+                """
+                update quarantine.rows set released = true
+                where source = %s and delivery_id = %s and file = %s and violations = '[]'::jsonb
+                """,
+                (source, delivery_id, file),
+            )
+        message = (
+            f"released by {operator} ({reason}): {counts.loaded} loaded, {counts.pending} pending; "
+            "rows that broke a rule stay quarantined"
+        )
+        conn.execute(
+            """
+            update meta.deliveries
+            set status = 'released', rows_loaded = rows_loaded + %s, rows_pending = rows_pending + %s,
+                rows_quarantined = rows_quarantined - %s, message = %s
+            where source = %s and delivery_id = %s
+            """,
+            (counts.loaded, counts.pending, counts.loaded + counts.pending, message, source, delivery_id),
+        )
+        event(conn, source, delivery_id, "released", counts.loaded + counts.pending, message)
+        if source == "trial":
+            counts.moved = move_enrolled_from_pending(conn, contract)
+        row = conn.execute(
+            "select rows_received, rows_quarantined from meta.deliveries where source = %s and delivery_id = %s",
+            (source, delivery_id),
+        ).fetchone()
+        counts.received, counts.quarantined = (int(row[0]), int(row[1])) if row else (0, 0)
+    return _outcome(source, delivery_id, "released", counts, message)
