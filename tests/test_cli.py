@@ -97,8 +97,8 @@ def test_psql_passes_its_own_help_through() -> None:
 
 
 def test_migrate_is_idempotent(warehouse: Warehouse) -> None:
-    assert "at migration 0002" in outcomes("migrate").stdout
-    assert "at migration 0002" in outcomes("migrate").stdout
+    assert "at migration 0003" in outcomes("migrate").stdout
+    assert "at migration 0003" in outcomes("migrate").stdout
 
 
 def test_airflow_runs_with_the_projects_settings(airflow_ready: Settings) -> None:

@@ -54,7 +54,8 @@ def ledger_summary(settings: Settings) -> list[str]:
                    count(*) filter (where status = 'quarantined'),
                    count(*) filter (where status = 'duplicate'),
                    coalesce(sum(rows_received), 0), coalesce(sum(rows_loaded), 0),
-                   coalesce(sum(rows_pending), 0), coalesce(sum(rows_quarantined), 0)
+                   coalesce(sum(rows_pending), 0), coalesce(sum(rows_purged), 0),
+                   coalesce(sum(rows_quarantined), 0)
             from meta.deliveries
             group by source
             order by array_position(array['trial', 'registry', 'welfare', 'employment'], source)
@@ -62,8 +63,8 @@ def ledger_summary(settings: Settings) -> list[str]:
         ).fetchall()
     return [
         f"{s:<10} {n:>3} deliveries ({ok} loaded, {q} quarantined, {d} duplicate): "
-        f"{rec:,} rows received = {ld:,} loaded + {pe:,} pending + {qu:,} quarantined"
-        for s, n, ok, q, d, rec, ld, pe, qu in rows
+        f"{rec:,} rows received = {ld:,} loaded + {pe:,} pending + {pu:,} purged + {qu:,} quarantined"
+        for s, n, ok, q, d, rec, ld, pe, pu, qu in rows
     ]
 
 

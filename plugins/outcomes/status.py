@@ -39,6 +39,8 @@ class Status:
     settings: Settings
     warehouse: WarehouseStatus
     landing: list[LandingSource]
+    ledger: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
 
 
 def _warehouse_status(settings: Settings) -> WarehouseStatus:
@@ -112,10 +114,32 @@ def _landing_status(settings: Settings) -> list[LandingSource]:
     return result
 
 
+def _ledger(settings: Settings, warehouse: WarehouseStatus) -> list[str]:
+    if not warehouse.running or warehouse.revision is None or warehouse.revision < "0002":
+        return []
+    from outcomes.deliveries import ledger_summary
+
+    return ledger_summary(settings)
+
+
+def _alerts(settings: Settings, last: int = 5) -> list[str]:
+    path = settings.alerts_log
+    if not path.exists():
+        return []
+    return path.read_text(encoding="utf-8").splitlines()[-last:]
+
+
 def collect_status(settings: Settings) -> Status:
     """Gather the status. Never starts the embedded warehouse."""
     landing = _landing_status(settings) if "://" not in settings.landing.removeprefix("file://") else []
-    return Status(settings=settings, warehouse=_warehouse_status(settings), landing=landing)
+    warehouse = _warehouse_status(settings)
+    return Status(
+        settings=settings,
+        warehouse=warehouse,
+        landing=landing,
+        ledger=_ledger(settings, warehouse),
+        alerts=_alerts(settings),
+    )
 
 
 def render_status(console: Console, status: Status) -> None:
@@ -155,4 +179,12 @@ def render_status(console: Console, status: Status) -> None:
         console.print(landing)
     else:
         console.print(f"[bold]landing zone[/] {settings.landing}")
+    if status.ledger:
+        console.print("[bold]deliveries applied[/] (details: `outcomes deliveries`)")
+        for line in status.ledger:
+            console.print(f"  {line}")
+    if status.alerts:
+        console.print(f"[bold]last alerts[/] ({settings.alerts_log})")
+        for line in status.alerts:
+            console.print(f"  {line}")
     console.print(f"[bold]Airflow home[/] {settings.airflow_home}  (UI: `make up`)")

@@ -62,7 +62,9 @@ class DeliveryOutcome:
     rows_loaded: int = 0
     rows_pending: int = 0
     rows_quarantined: int = 0
+    rows_purged: int = 0
     rows_moved_from_pending: int = 0
+    participants_erased: int = 0
     message: str = ""
 
     @property
@@ -184,7 +186,9 @@ class _Counts:
     loaded: int = 0
     pending: int = 0
     quarantined: int = 0
+    purged: int = 0
     moved: int = 0
+    erased: int = 0
     problems: list[Violation] = field(default_factory=list)
 
 
@@ -237,8 +241,8 @@ def _record(
         """
         insert into meta.deliveries (
             source, delivery_id, content_sha256, extracted_at, status, rows_received, rows_loaded,
-            rows_pending, rows_quarantined, message, duplicate_of, applied_by
-        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, session_user)
+            rows_pending, rows_purged, rows_quarantined, message, duplicate_of, applied_by
+        ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, session_user)
         """,
         (
             source,
@@ -249,6 +253,7 @@ def _record(
             counts.received,
             counts.loaded,
             counts.pending,
+            counts.purged,
             counts.quarantined,
             message,
             duplicate_of,
@@ -391,6 +396,103 @@ def purge_pending(conn: psycopg.Connection, contract: Contract, now: dt.datetime
     return purged_total
 
 
+ERASED_PSEUDONYMS = "select person_pseudonym from pending.erasures"
+ERASED_PARTICIPANTS = "select participant_id from pending.erasures"
+
+
+def _erased_filter(names: list[str]) -> str | None:
+    """SQL condition matching rows about an erased person, for a table with these columns."""
+    parts = []
+    if PSEUDONYM in names:
+        parts.append(f"{PSEUDONYM} in ({ERASED_PSEUDONYMS})")
+    if "participant_id" in names:
+        parts.append(f"participant_id in ({ERASED_PARTICIPANTS})")
+    return " or ".join(parts) or None
+
+
+def _shift(
+    conn: psycopg.Connection, source: str, per_delivery: list[tuple[str, int]], column: str, reason: str
+) -> int:
+    """Move counts of rows removed for erasure from ``column`` to ``rows_purged``, per delivery."""
+    total = 0
+    for delivery_id, n in per_delivery:
+        conn.execute(
+            f"""
+            update meta.deliveries set {column} = {column} - %s, rows_purged = rows_purged + %s
+            where source = %s and delivery_id = %s
+            """,
+            (n, n, source, delivery_id),
+        )
+        event(conn, source, delivery_id, "purged", n, reason)
+        total += n
+    return total
+
+
+def register_erasures(conn: psycopg.Connection, file: str) -> int:
+    """Register the valid ``erase = true`` rows of an incoming enrolment file; returns new ones."""
+    cur = conn.execute(
+        f"""
+        insert into pending.erasures (person_pseudonym, participant_id)
+        select distinct {PSEUDONYM}, participant_id from {_Sink.temp_table(file)}
+        where violations is null and erase = 'true'
+        on conflict do nothing
+        """
+    )
+    return cur.rowcount
+
+
+def drop_erased_incoming(conn: psycopg.Connection, contract: Contract, source: str, files: set[str]) -> int:
+    """Drop rows about erased people from a delivery being applied; they count as purged."""
+    dropped = 0
+    for file, spec in contract.sources[source].files.items():
+        table = _Sink.temp_table(file)
+        if table not in files:
+            continue
+        condition = _erased_filter([n for n, _ in _columns(spec)])
+        if condition:
+            dropped += conn.execute(f"delete from {table} where {condition}").rowcount
+    return dropped
+
+
+def purge_erased(conn: psycopg.Connection, contract: Contract) -> int:
+    """Delete every stored row about an erased person (raw, pending, quarantine), keeping each
+    delivery reconciled: the rows move to ``rows_purged``. Idempotent and cheap when done."""
+    reason = "a participant withdrew consent and asked for their data to be deleted"
+    total = 0
+    for source, source_spec in contract.sources.items():
+        for file, spec in source_spec.files.items():
+            target = raw_table(source, file)
+            condition = _erased_filter([n for n, _ in _columns(spec)])
+            if condition is None:
+                continue
+            for schema, column in (("raw", "rows_loaded"), ("pending", "rows_pending")):
+                if schema == "pending" and source not in FNR_KEYED:
+                    continue
+                removed = conn.execute(
+                    f"""
+                    with removed as (delete from {schema}.{target} where {condition} returning delivery_id)
+                    select delivery_id, count(*) from removed group by delivery_id order by delivery_id
+                    """
+                ).fetchall()
+                total += _shift(conn, source, [(d, int(n)) for d, n in removed], column, reason)
+    removed_rows = conn.execute(
+        f"""
+        with removed as (
+            delete from quarantine.rows
+            where record->>'{PSEUDONYM}' in ({ERASED_PSEUDONYMS})
+               or record->>'participant_id' in ({ERASED_PARTICIPANTS})
+            returning source, delivery_id, released
+        )
+        select source, delivery_id, count(*) filter (where not released) from removed
+        group by source, delivery_id order by source, delivery_id
+        """
+    ).fetchall()
+    for source, delivery_id, n in removed_rows:
+        if n:
+            total += _shift(conn, source, [(delivery_id, int(n))], "rows_quarantined", reason)
+    return total
+
+
 def _enrolled_participants(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("select distinct participant_id from raw.trial_enrolment")}
 
@@ -464,9 +566,13 @@ def _apply_rows(
             sink.close()
     extracted_at = report.manifest.extracted_at if report.manifest else None
     counts = _Counts(received=report.rows_total)
-    bad = sum(report.bad_rows.values())
+    files = sink.created if sink is not None else set()
+    if known:  # rows about people erased earlier never enter the warehouse again
+        counts.purged = drop_erased_incoming(conn, contract, source, files)
+    bad = _bad_rows(conn, files) if files else sum(report.bad_rows.values())
     problems = list(report.file_errors)
-    share = bad / counts.received if counts.received else 0.0
+    considered = counts.received - counts.purged
+    share = bad / considered if considered else 0.0
     if not problems and share > threshold:
         problems.append(
             Violation(
@@ -477,18 +583,17 @@ def _apply_rows(
                 None,
                 None,
                 "quarantine_threshold",
-                f"{source}/{delivery_id}: {bad} of {counts.received} rows ({share:.1%}) break the contract, "
+                f"{source}/{delivery_id}: {bad} of {considered} rows ({share:.1%}) break the contract, "
                 f"more than the {threshold:.0%} a delivery may have: a broken extract, not a few bad rows",
             )
         )
-    files = sink.created if sink is not None else set()
     spec_files = contract.sources[source].files if known else {}
     if problems:
         for file in spec_files:
             if _Sink.temp_table(file) in files:
                 _quarantine_rows(conn, source, delivery_id, file, only_bad=False)
         _store_problems(conn, source, delivery_id, problems)
-        counts.quarantined = counts.received
+        counts.quarantined = counts.received - counts.purged
         message = problems[0].message + (
             f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         )
@@ -505,6 +610,10 @@ def _apply_rows(
         return _outcome(source, delivery_id, "quarantined", counts, message)
 
     held_since = extracted_at or dt.datetime.now(dt.UTC)
+    if source == "trial" and "enrolment.csv" in spec_files:
+        counts.erased = register_erasures(conn, "enrolment.csv")
+        if counts.erased:
+            counts.purged += drop_erased_incoming(conn, contract, source, files)
     for file, spec in spec_files.items():
         if _Sink.temp_table(file) not in files:
             continue
@@ -512,7 +621,10 @@ def _apply_rows(
         loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
         counts.loaded += loaded
         counts.pending += pending
-    message = f"{counts.loaded} loaded, {counts.pending} pending, {counts.quarantined} quarantined"
+    message = (
+        f"{counts.loaded} loaded, {counts.pending} pending, {counts.purged} purged, "
+        f"{counts.quarantined} quarantined"
+    )
     _record(
         conn,
         source=source,
@@ -524,8 +636,27 @@ def _apply_rows(
         message=message,
     )
     if source == "trial":
+        if counts.erased:
+            removed = purge_erased(conn, contract)
+            event(
+                conn,
+                source,
+                delivery_id,
+                "erasure",
+                counts.erased,
+                f"{counts.erased} participants withdrew consent and were erased; "
+                f"{removed} stored rows about them deleted",
+            )
         counts.moved = move_enrolled_from_pending(conn, contract)
     return _outcome(source, delivery_id, "loaded", counts, message)
+
+
+def _bad_rows(conn: psycopg.Connection, files: set[str]) -> int:
+    total = 0
+    for table in sorted(files):
+        row = conn.execute(f"select count(*) from {table} where violations is not null").fetchone()
+        total += int(row[0]) if row else 0
+    return total
 
 
 def _store_problems(
@@ -551,7 +682,9 @@ def _outcome(source: str, delivery_id: str, status: str, counts: _Counts, messag
         rows_loaded=counts.loaded,
         rows_pending=counts.pending,
         rows_quarantined=counts.quarantined,
+        rows_purged=counts.purged,
         rows_moved_from_pending=counts.moved,
+        participants_erased=counts.erased,
         message=message,
     )
 
@@ -590,9 +723,12 @@ def release_delivery(
         if status is None:
             raise ReleaseRefused(f"no delivery {source}/{delivery_id} in the ledger")
         if status != "quarantined":
-            raise ReleaseRefused(f"{source}/{delivery_id} is {status}: only a quarantined delivery can be released")
+            raise ReleaseRefused(
+                f"{source}/{delivery_id} is {status}: only a quarantined delivery can be released"
+            )
         extracted = conn.execute(
-            "select coalesce(extracted_at, now()) from meta.deliveries where source = %s and delivery_id = %s",
+            "select coalesce(extracted_at, now()) from meta.deliveries "
+            "where source = %s and delivery_id = %s",
             (source, delivery_id),
         ).fetchone()
         held_since = extracted[0] if extracted else dt.datetime.now(dt.UTC)
@@ -611,6 +747,13 @@ def release_delivery(
                 """,
                 (source, delivery_id, file),
             )
+            if source == "trial" and file == "enrolment.csv":
+                counts.erased = register_erasures(conn, file)
+            if counts.erased:
+                # Deletes the stored rows about them, this delivery's quarantined rows included,
+                # and accounts for them; then they must not be loaded from the temp table.
+                counts.purged += purge_erased(conn, contract)
+            drop_erased_incoming(conn, contract, source, {table})
             loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
             counts.loaded += loaded
             counts.pending += pending
@@ -635,10 +778,21 @@ def release_delivery(
             (counts.loaded, counts.pending, counts.loaded + counts.pending, message, source, delivery_id),
         )
         event(conn, source, delivery_id, "released", counts.loaded + counts.pending, message)
+        if counts.erased:
+            event(
+                conn,
+                source,
+                delivery_id,
+                "erasure",
+                counts.erased,
+                f"{counts.erased} participants withdrew consent and were erased; "
+                f"{counts.purged} stored rows about them deleted",
+            )
         if source == "trial":
             counts.moved = move_enrolled_from_pending(conn, contract)
         row = conn.execute(
-            "select rows_received, rows_quarantined from meta.deliveries where source = %s and delivery_id = %s",
+            "select rows_received, rows_quarantined from meta.deliveries "
+            "where source = %s and delivery_id = %s",
             (source, delivery_id),
         ).fetchone()
         counts.received, counts.quarantined = (int(row[0]), int(row[1])) if row else (0, 0)
