@@ -3,7 +3,8 @@
 
 Enrolment and randomisation from the trial's eCRF (mode `full`: each delivery is the whole
 enrolment). Applying it also moves held questionnaire and benefit rows of newly enrolled people from
-`pending` into raw.
+`pending` into raw, and erases every trace of a participant whose row says `erase = true` (the
+ledger records that an erasure happened, not whom).
 
 Waits (deferrable, in the triggerer) for a complete delivery under
 `$OUTCOMES_LANDING/trial/<delivery_id>/`, applies every delivery not yet applied in

@@ -14,9 +14,11 @@ that is behind the code. Read the task log; `outcomes status` shows the applied 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
+
+from outcomes.ingest.dag import default_args
 
 
 @dag(
@@ -27,7 +29,7 @@ from airflow.sdk import dag, task
     catchup=False,
     max_active_runs=1,
     tags=["outcomes", "maintenance"],
-    default_args={"owner": "outcomes", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args=default_args(),
     doc_md=__doc__,
 )
 def warehouse_maintenance() -> None:

@@ -13,10 +13,19 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, task
 
+from outcomes.alerts import OutcomesNotifier
 from outcomes.assets import raw_asset
 from outcomes.ingest.sensors import DeliverySensor
 
-DEFAULT_ARGS = {"owner": "outcomes", "retries": 2, "retry_delay": timedelta(minutes=5)}
+
+def default_args() -> dict[str, Any]:
+    """Retries and the failure alert every task of the project's DAGs gets."""
+    return {
+        "owner": "outcomes",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": OutcomesNotifier(),
+    }
 
 
 def schedule_for(source: str, default: str) -> str:
@@ -24,8 +33,16 @@ def schedule_for(source: str, default: str) -> str:
     return os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
 
 
+def deadline_for(source: str, default: timedelta) -> timedelta:
+    """How long to wait for the source; ``OUTCOMES_DEADLINE_<SOURCE>_HOURS`` overrides."""
+    raw = os.environ.get(f"OUTCOMES_DEADLINE_{source.upper()}_HOURS")
+    return timedelta(hours=float(raw)) if raw else default
+
+
 def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md: str | None) -> DAG:
     """The ``ingest_<source>`` DAG."""
+    deadline = deadline_for(source, deadline)
+    poke_seconds = float(os.environ.get("OUTCOMES_POKE_SECONDS") or 60)
 
     @dag(
         dag_id=f"ingest_{source}",
@@ -34,7 +51,7 @@ def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md:
         catchup=False,
         max_active_runs=1,
         tags=["outcomes", "ingest", source],
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         doc_md=doc_md,
         params={
             "wait": Param(
@@ -50,6 +67,7 @@ def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md:
             source=source,
             wait="{{ params.wait }}",
             deadline=deadline,
+            poke_interval=poke_seconds,
             doc_md="Waits for a complete delivery (its `_manifest.json`) not yet applied.",
         )
 

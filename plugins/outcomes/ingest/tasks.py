@@ -10,6 +10,7 @@ log = logging.getLogger(__name__)
 
 def apply_deliveries(source: str) -> list[dict[str, Any]]:
     """Apply every complete, not yet applied delivery of ``source``; one summary per delivery."""
+    from outcomes import alerts
     from outcomes.ingest.service import apply_source
     from outcomes.settings import load_settings
 
@@ -17,7 +18,9 @@ def apply_deliveries(source: str) -> list[dict[str, Any]]:
     for outcome in outcomes:
         level = logging.WARNING if outcome.status == "quarantined" else logging.INFO
         log.log(level, "%s/%s %s: %s", source, outcome.delivery_id, outcome.status, outcome.message)
-    return [o.as_dict() for o in outcomes]
+    summaries = [o.as_dict() for o in outcomes]
+    alerts.quarantined(source, summaries)
+    return summaries
 
 
 def purge_pending() -> int:
