@@ -27,6 +27,7 @@ _TEST_DB = f"outcomes_test_{secrets.token_hex(4)}"
 
 os.environ["OUTCOMES_HOME"] = str(_HOME)
 os.environ["OUTCOMES_LANDING"] = str(_HOME / "landing")
+os.environ["OUTCOMES_RETRY_DELAY_SECONDS"] = "1"  # a failing task must not stall the suite
 for key in [k for k in os.environ if k.startswith("AIRFLOW")]:
     del os.environ[key]  # a developer's own Airflow settings must not leak into the tests
 if _SERVER_URL:

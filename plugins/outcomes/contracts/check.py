@@ -272,9 +272,16 @@ def parse_timestamp(raw: str) -> dt.datetime | None:
             value = dt.datetime.fromisoformat(raw)
         except ValueError:
             return None
-        if value.tzinfo is not None:
-            return value
+        if value.tzinfo is None or "," in raw:  # PostgreSQL reads only '.' before the fraction
+            return None
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) >= _MAX_OFFSET:  # PostgreSQL's limit is +/-15:59
+            return None
+        return value
     return None
+
+
+_MAX_OFFSET = dt.timedelta(hours=16)
 
 
 def _parse_timestamp(raw: str) -> dt.datetime:
@@ -584,6 +591,15 @@ class RowChecker:
                     bad.append(
                         self._violation(line, name, raw, "not_null", "is not allowed: the column is NOT NULL")
                     )
+                continue
+            if "\x00" in raw:
+                values[name] = _INVALID
+                bad = bad if bad is not None else []
+                bad.append(
+                    self._violation(
+                        line, name, raw, "nul_byte", "contains a NUL byte, which no column allows"
+                    )
+                )
                 continue
             if cell is None:
                 values[name] = raw
@@ -1059,6 +1075,19 @@ def _check_file(
                 for rule, column, value, detail in problems:
                     ctx.error(name, rule, f"header {detail}", line=1, column=column, value=value)
                 check = checker.check if not problems else None
+                unchecked = (
+                    [
+                        _file_violation(
+                            ctx.source,
+                            ctx.delivery_id,
+                            name,
+                            "header_unusable",
+                            "row not checked: the file's header does not match the contract",
+                        )
+                    ]
+                    if problems
+                    else []
+                )
                 keys = tuple(header)
                 width = len(keys)
                 end = reader.line_num
@@ -1078,6 +1107,8 @@ def _check_file(
                             violations.extend(found)
                         if row_sink is not None:
                             row_sink(name, start, row, found)
+                    elif row_sink is not None:  # kept (in quarantine) even though it cannot be checked
+                        row_sink(name, start, dict(zip(keys, fields)), unchecked)  # noqa: B905
                 complete = True
         except _Utf8Error as exc:
             ctx.error(

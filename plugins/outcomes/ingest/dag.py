@@ -23,7 +23,7 @@ def default_args() -> dict[str, Any]:
     return {
         "owner": "outcomes",
         "retries": 2,
-        "retry_delay": timedelta(minutes=5),
+        "retry_delay": timedelta(seconds=float(os.environ.get("OUTCOMES_RETRY_DELAY_SECONDS") or 300)),
         "on_failure_callback": OutcomesNotifier(),
     }
 

@@ -24,12 +24,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts import Violation, check_delivery, load_contract
+from outcomes.contracts.fnr import has_valid_check_digits
 from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
@@ -116,6 +117,11 @@ def _actual_sha256(delivery: Any, name: str) -> str | None:
     return digest.hexdigest()
 
 
+def _storable(text: str | None) -> str | None:
+    """PostgreSQL text and jsonb cannot hold NUL: show it as U+FFFD."""
+    return None if text is None else text.replace("\x00", "\ufffd")
+
+
 class _Sink:
     """Receives checked rows and COPYs them, pseudonymised, into one temp table per file."""
 
@@ -130,6 +136,7 @@ class _Sink:
         self.copy: Any = None
         self.file: str | None = None
         self.names: list[str] = []
+        self.known: set[str] = set()
         self.created: set[str] = set()
 
     @staticmethod
@@ -144,35 +151,78 @@ class _Sink:
         if table not in self.created:
             defs = ", ".join(f"{name} text" for name, _ in cols)
             self.conn.execute(
-                f"create temp table {table} (source_line integer, violations jsonb, {defs}) on commit drop"
+                f"create temp table {table} (source_line integer, violations jsonb, extra jsonb, {defs}) "
+                "on commit drop"
             )
             self.created.add(table)
         self.names = [c.name for c in spec.columns]
+        self.known = set(self.names)
+        columns = ", ".join(n for n, _ in cols)
         cursor = self.stack.enter_context(self.conn.cursor())
         self.copy = self.stack.enter_context(
-            cursor.copy(f"copy {table} (source_line, violations, {', '.join(n for n, _ in cols)}) from stdin")
+            cursor.copy(f"copy {table} (source_line, violations, extra, {columns}) from stdin")
         )
         self.file = file
+
+    def _safe(self, column: str, raw: str, line: int, found: list[Violation]) -> str | None:
+        """The value as it may be stored: an fnr outside the fnr column is pseudonymised (and the
+        row flagged), a NUL byte (which PostgreSQL text cannot hold) replaced."""
+        if raw == "":
+            return None
+        if len(raw) == 11 and raw.isdigit() and has_valid_check_digits(raw):
+            found.append(
+                Violation(
+                    self.source,
+                    "",
+                    self.file,
+                    line,
+                    column,
+                    None,
+                    "fnr_in_other_column",
+                    f"{self.file} line {line}, column {column}: holds what looks like a national identity "
+                    "number; stored pseudonymised (rule: fnr_in_other_column)",
+                )
+            )
+            return self.pseudonymise(raw)
+        if "\x00" in raw:
+            return raw.replace("\x00", "\ufffd")
+        return raw
 
     def __call__(self, file: str, line: int, row: dict[str, str], violations: list[Violation]) -> None:
         if file != self.file:
             self._start(file)
+        found = list(violations)
         values: list[str | None] = []
         for name in self.names:
             raw = row.get(name, "")
             if name == FNR:
-                values.append(self.pseudonymise(raw))  # invalid numbers too: never the fnr itself
+                values.append(self.pseudonymise(raw) if raw else None)  # invalid numbers too
             else:
-                values.append(raw if raw != "" else None)
-        found = None
-        if violations:
-            found = json.dumps(
+                values.append(self._safe(name, raw, line, found))
+        extra = None
+        if len(row) != len(self.names) or not self.known.issuperset(row):
+            # A header that is not the contract's: keep the unknown columns too (quarantine only).
+            kept: dict[str, str | None] = {}
+            for key, value in row.items():
+                if key in self.known:
+                    continue
+                label = self._safe("(a header name)", key, line, found) or ""  # a header can be data
+                kept[label] = self._safe(label, value, line, found)
+            extra = json.dumps(kept)
+        errors = None
+        if found:
+            errors = json.dumps(
                 [
-                    {"column": v.column, "value": v.value, "rule": v.rule, "message": v.message}
-                    for v in violations
+                    {
+                        "column": v.column,
+                        "value": _storable(v.value),
+                        "rule": v.rule,
+                        "message": _storable(v.message),
+                    }
+                    for v in found
                 ]
             )
-        self.copy.write_row((line, found, *values))
+        self.copy.write_row((line, errors, extra, *values))
 
     def close(self) -> None:
         self.stack.close()
@@ -213,7 +263,7 @@ def _duplicate_of(conn: psycopg.Connection, source: str, delivery: Any) -> tuple
     row = conn.execute(
         """
         select delivery_id from meta.deliveries
-        where source = %s and content_sha256 = %s and status <> 'duplicate'
+        where source = %s and content_sha256 = %s and status in ('loaded', 'released')
         order by delivery_id limit 1
         """,
         (source, digest),
@@ -283,7 +333,8 @@ def _quarantine_rows(
     cur = conn.execute(
         f"""
         insert into quarantine.rows (source, delivery_id, file, source_line, record, violations)
-        select %s, %s, %s, source_line, to_jsonb(t) - 'source_line' - 'violations',
+        select %s, %s, %s, source_line,
+               (to_jsonb(t) - 'source_line' - 'violations' - 'extra') || coalesce(extra, '{{}}'::jsonb),
                coalesce(violations, '[]'::jsonb)
         from {table} t {where}
         """,
@@ -588,27 +639,84 @@ def _apply_rows(
             )
         )
     spec_files = contract.sources[source].files if known else {}
-    if problems:
-        for file in spec_files:
-            if _Sink.temp_table(file) in files:
-                _quarantine_rows(conn, source, delivery_id, file, only_bad=False)
-        _store_problems(conn, source, delivery_id, problems)
-        counts.quarantined = counts.received - counts.purged
-        message = problems[0].message + (
-            f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        )
-        _record(
-            conn,
-            source=source,
-            delivery_id=delivery_id,
-            status="quarantined",
-            digest=digest,
-            extracted_at=extracted_at,
-            counts=counts,
-            message=message,
-        )
-        return _outcome(source, delivery_id, "quarantined", counts, message)
+    if not problems:
+        import psycopg
 
+        try:
+            with conn.transaction():  # a savepoint: a value PostgreSQL still rejects must not crash
+                return _load(conn, source, delivery_id, digest, contract, files, extracted_at, counts)
+        except psycopg.errors.DataError as error:
+            counts = _Counts(received=counts.received, purged=counts.purged)
+            detail = str(error).strip().splitlines()[0]
+            detail = "a value" if _looks_sensitive(detail) else detail
+            problems.append(
+                Violation(
+                    source,
+                    delivery_id,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "warehouse_rejected",
+                    f"{source}/{delivery_id}: the warehouse rejected {detail}; the contract check let it "
+                    "pass, so the whole delivery is kept in quarantine for inspection "
+                    "(rule: warehouse_rejected)",
+                )
+            )
+    return _quarantine_whole(
+        conn, source, delivery_id, digest, spec_files, files, extracted_at, counts, problems
+    )
+
+
+def _looks_sensitive(text: str) -> bool:
+    import re
+
+    return re.search(r"\d{11}", text) is not None
+
+
+def _quarantine_whole(
+    conn: psycopg.Connection,
+    source: str,
+    delivery_id: str,
+    digest: str | None,
+    spec_files: Mapping[str, FileSpec],
+    files: set[str],
+    extracted_at: dt.datetime | None,
+    counts: _Counts,
+    problems: list[Violation],
+) -> DeliveryOutcome:
+    """Keep every row received in quarantine, with the problems; load nothing."""
+    for file in spec_files:
+        if _Sink.temp_table(file) in files:
+            _quarantine_rows(conn, source, delivery_id, file, only_bad=False)
+    _store_problems(conn, source, delivery_id, problems)
+    counts.quarantined = counts.received - counts.purged
+    message = problems[0].message + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
+    _record(
+        conn,
+        source=source,
+        delivery_id=delivery_id,
+        status="quarantined",
+        digest=digest,
+        extracted_at=extracted_at,
+        counts=counts,
+        message=message,
+    )
+    return _outcome(source, delivery_id, "quarantined", counts, message)
+
+
+def _load(
+    conn: psycopg.Connection,
+    source: str,
+    delivery_id: str,
+    digest: str | None,
+    contract: Contract,
+    files: set[str],
+    extracted_at: dt.datetime | None,
+    counts: _Counts,
+) -> DeliveryOutcome:
+    """Bad rows to quarantine, good rows to raw or pending; erasures and pending moves for trial."""
+    spec_files = contract.sources[source].files
     held_since = extracted_at or dt.datetime.now(dt.UTC)
     if source == "trial" and "enrolment.csv" in spec_files:
         counts.erased = register_erasures(conn, "enrolment.csv")
