@@ -384,6 +384,47 @@ def _insert_valid(
     return loaded, pending
 
 
+def shift_counts(
+    conn: psycopg.Connection,
+    source: str,
+    per_delivery: list[tuple[str, int]],
+    *,
+    from_column: str,
+    to_column: str,
+    event_name: str,
+    reason: str,
+) -> int:
+    """Move row counts between two ledger columns, per delivery, with an audit event each, so
+    every delivery stays reconciled when its rows move on (pending -> raw, -> purged)."""
+    total = 0
+    for delivery_id, n in per_delivery:
+        conn.execute(
+            f"""
+            update meta.deliveries set {from_column} = {from_column} - %s, {to_column} = {to_column} + %s
+            where source = %s and delivery_id = %s
+            """,
+            (n, n, source, delivery_id),
+        )
+        event(conn, source, delivery_id, event_name, n, reason)
+        total += n
+    return total
+
+
+def _shift(
+    conn: psycopg.Connection, source: str, per_delivery: list[tuple[str, int]], column: str, reason: str
+) -> int:
+    """Rows removed for an erasure: from ``column`` to ``rows_purged``."""
+    return shift_counts(
+        conn,
+        source,
+        per_delivery,
+        from_column=column,
+        to_column="rows_purged",
+        event_name="purged",
+        reason=reason,
+    )
+
+
 def move_enrolled_from_pending(conn: psycopg.Connection, contract: Contract) -> int:
     """Move pending rows whose person is now enrolled into raw; keep each delivery reconciled."""
     moved_total = 0
@@ -405,17 +446,15 @@ def move_enrolled_from_pending(conn: psycopg.Connection, contract: Contract) -> 
                 select delivery_id, count(*) from inserted group by delivery_id order by delivery_id
                 """
             ).fetchall()
-            for delivery_id, n in moved:
-                conn.execute(
-                    """
-                    update meta.deliveries
-                    set rows_pending = rows_pending - %s, rows_loaded = rows_loaded + %s
-                    where source = %s and delivery_id = %s
-                    """,
-                    (n, n, source, delivery_id),
-                )
-                event(conn, source, delivery_id, "moved_from_pending", n, "their person is now enrolled")
-                moved_total += n
+            moved_total += shift_counts(
+                conn,
+                source,
+                [(d, int(n)) for d, n in moved],
+                from_column="rows_pending",
+                to_column="rows_loaded",
+                event_name="moved_from_pending",
+                reason="their person is now enrolled",
+            )
     return moved_total
 
 
@@ -433,17 +472,13 @@ def purge_pending(conn: psycopg.Connection, contract: Contract, now: dt.datetime
                 """,
                 (cutoff,),
             ).fetchall()
-            for delivery_id, n in purged:
-                conn.execute(
-                    """
-                    update meta.deliveries
-                    set rows_pending = rows_pending - %s, rows_purged = rows_purged + %s
-                    where source = %s and delivery_id = %s
-                    """,
-                    (n, n, source, delivery_id),
-                )
-                event(conn, source, delivery_id, "purged", n, f"not enrolled within {retention_days} days")
-                purged_total += n
+            purged_total += _shift(
+                conn,
+                source,
+                [(d, int(n)) for d, n in purged],
+                "rows_pending",
+                f"not enrolled within {retention_days} days",
+            )
     return purged_total
 
 
@@ -459,24 +494,6 @@ def _erased_filter(names: list[str]) -> str | None:
     if "participant_id" in names:
         parts.append(f"participant_id in ({ERASED_PARTICIPANTS})")
     return " or ".join(parts) or None
-
-
-def _shift(
-    conn: psycopg.Connection, source: str, per_delivery: list[tuple[str, int]], column: str, reason: str
-) -> int:
-    """Move counts of rows removed for erasure from ``column`` to ``rows_purged``, per delivery."""
-    total = 0
-    for delivery_id, n in per_delivery:
-        conn.execute(
-            f"""
-            update meta.deliveries set {column} = {column} - %s, rows_purged = rows_purged + %s
-            where source = %s and delivery_id = %s
-            """,
-            (n, n, source, delivery_id),
-        )
-        event(conn, source, delivery_id, "purged", n, reason)
-        total += n
-    return total
 
 
 def register_erasures(conn: psycopg.Connection, file: str) -> int:
@@ -626,16 +643,12 @@ def _apply_rows(
     share = bad / considered if considered else 0.0
     if not problems and share > threshold:
         problems.append(
-            Violation(
+            _delivery_problem(
                 source,
                 delivery_id,
-                None,
-                None,
-                None,
-                None,
                 "quarantine_threshold",
-                f"{source}/{delivery_id}: {bad} of {considered} rows ({share:.1%}) break the contract, "
-                f"more than the {threshold:.0%} a delivery may have: a broken extract, not a few bad rows",
+                f"{bad} of {considered} rows ({share:.1%}) break the contract, more than the "
+                f"{threshold:.0%} a delivery may have: a broken extract, not a few bad rows",
             )
         )
     spec_files = contract.sources[source].files if known else {}
@@ -650,22 +663,23 @@ def _apply_rows(
             detail = str(error).strip().splitlines()[0]
             detail = "a value" if _looks_sensitive(detail) else detail
             problems.append(
-                Violation(
+                _delivery_problem(
                     source,
                     delivery_id,
-                    None,
-                    None,
-                    None,
-                    None,
                     "warehouse_rejected",
-                    f"{source}/{delivery_id}: the warehouse rejected {detail}; the contract check let it "
-                    "pass, so the whole delivery is kept in quarantine for inspection "
-                    "(rule: warehouse_rejected)",
+                    f"the warehouse rejected {detail}; the contract check let it pass, so the whole "
+                    "delivery is kept in quarantine for inspection",
                 )
             )
     return _quarantine_whole(
         conn, source, delivery_id, digest, spec_files, files, extracted_at, counts, problems
     )
+
+
+def _delivery_problem(source: str, delivery_id: str, rule: str, detail: str) -> Violation:
+    """A whole-delivery problem found by the loader (not the file checks)."""
+    message = f"{source}/{delivery_id}: {detail} (rule: {rule})"
+    return Violation(source, delivery_id, None, None, None, None, rule, message)
 
 
 def _looks_sensitive(text: str) -> bool:
