@@ -1,0 +1,69 @@
+with
+
+checkpoints as (
+
+    select * from {{ source('raw', 'employment_checkpoints') }}
+
+),
+
+deliveries as (
+
+    select * from {{ source('meta', 'deliveries') }}
+
+),
+
+participants as (
+
+    select * from {{ ref('stg_trial__participants') }}
+
+),
+
+visible_deliveries as (
+
+    select delivery_id
+    from deliveries
+    where
+        source = 'employment'
+        and status in ('loaded', 'released')
+        and extracted_at < {{ as_of_cutoff() }}
+
+),
+
+ranked_versions as (
+
+    -- one contact per participant and checkpoint: the latest recorded_at wins
+    select
+        checkpoints.*,
+        row_number() over (
+            partition by checkpoints.participant_id, checkpoints.checkpoint_month
+            order by checkpoints.recorded_at desc, checkpoints.delivery_id desc, checkpoints.source_line desc
+        ) as version_rank
+    from checkpoints
+    inner join visible_deliveries
+        on checkpoints.delivery_id = visible_deliveries.delivery_id
+    where
+        checkpoints.recorded_at < {{ as_of_cutoff() }}
+        and checkpoints.assessed_on <= {{ as_of_date() }}
+
+),
+
+final as (
+
+    select
+        ranked_versions.participant_id,
+        ranked_versions.checkpoint_month,
+        ranked_versions.assessed_on,
+        ranked_versions.status,
+        ranked_versions.hours_per_week,
+        ranked_versions.recorded_at,
+        ranked_versions.delivery_id
+
+    from ranked_versions
+    -- the cohort: erased participants are gone from the participants model
+    inner join participants
+        on ranked_versions.participant_id = participants.participant_id
+    where ranked_versions.version_rank = 1
+
+)
+
+select * from final

@@ -1,0 +1,75 @@
+with
+
+jobs as (
+
+    select * from {{ source('raw', 'employment_jobs') }}
+
+),
+
+deliveries as (
+
+    select * from {{ source('meta', 'deliveries') }}
+
+),
+
+participants as (
+
+    select * from {{ ref('stg_trial__participants') }}
+
+),
+
+visible_deliveries as (
+
+    select delivery_id
+    from deliveries
+    where
+        source = 'employment'
+        and status in ('loaded', 'released')
+        and extracted_at < {{ as_of_cutoff() }}
+
+),
+
+ranked_versions as (
+
+    -- corrections are new versions of a job: the latest recorded_at wins
+    select
+        jobs.*,
+        row_number() over (
+            partition by jobs.job_id
+            order by jobs.recorded_at desc, jobs.delivery_id desc, jobs.source_line desc
+        ) as version_rank
+    from jobs
+    inner join visible_deliveries
+        on jobs.delivery_id = visible_deliveries.delivery_id
+    where
+        jobs.recorded_at < {{ as_of_cutoff() }}
+        and jobs.start_date <= {{ as_of_date() }}
+
+),
+
+final as (
+
+    select
+        ranked_versions.job_id,
+        ranked_versions.participant_id,
+        ranked_versions.start_date,
+        -- an end dated after the as-of day is not known yet on that day: still ongoing
+        case
+            when ranked_versions.end_date <= {{ as_of_date() }} then ranked_versions.end_date
+        end as end_date,
+        ranked_versions.job_type,
+        ranked_versions.hours_per_week,
+        ranked_versions.recorded_at,
+        ranked_versions.delivery_id
+
+    from ranked_versions
+    inner join participants
+        on ranked_versions.participant_id = participants.participant_id
+    where
+        ranked_versions.version_rank = 1
+        -- a job entered in error never existed
+        and not ranked_versions.is_deleted
+
+)
+
+select * from final

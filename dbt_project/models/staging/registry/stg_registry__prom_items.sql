@@ -1,0 +1,81 @@
+with
+
+items as (
+
+    select * from {{ source('raw', 'registry_proms') }}
+
+),
+
+deliveries as (
+
+    select * from {{ source('meta', 'deliveries') }}
+
+),
+
+participants as (
+
+    select * from {{ ref('stg_trial__participants') }}
+
+),
+
+visible_deliveries as (
+
+    select delivery_id
+    from deliveries
+    where
+        source = 'registry'
+        and status in ('loaded', 'released')
+        and extracted_at < {{ as_of_cutoff() }}
+
+),
+
+ranked_versions as (
+
+    -- for one (form_id, item) the latest updated_at wins, whatever order deliveries arrived in
+    select
+        items.*,
+        row_number() over (
+            partition by items.form_id, items.item
+            order by items.updated_at desc, items.delivery_id desc, items.source_line desc
+        ) as version_rank
+    from items
+    inner join visible_deliveries
+        on items.delivery_id = visible_deliveries.delivery_id
+    where
+        items.updated_at < {{ as_of_cutoff() }}
+        and items.answered_on <= {{ as_of_date() }}
+
+),
+
+latest_versions as (
+
+    select * from ranked_versions where version_rank = 1
+
+),
+
+withdrawn_forms as (
+
+    -- is_deleted withdraws the whole form
+    select distinct form_id from latest_versions where is_deleted
+
+),
+
+final as (
+
+    select
+        participants.participant_id,
+        latest_versions.form_id,
+        latest_versions.answered_on,
+        latest_versions.item,
+        latest_versions.value,
+        latest_versions.updated_at,
+        latest_versions.delivery_id
+
+    from latest_versions
+    inner join participants
+        on latest_versions.person_pseudonym = participants.person_pseudonym
+    where latest_versions.form_id not in (select withdrawn_forms.form_id from withdrawn_forms)
+
+)
+
+select * from final

@@ -1,0 +1,104 @@
+"""Running the dbt project in-process (``dbtRunner``: dbt's import is paid once per process).
+
+The profile (``dbt_project/profiles.yml``) reads only environment variables; :func:`dbt_environ`
+derives them from the warehouse in use (embedded socket or ``OUTCOMES_WAREHOUSE_URL``), so no
+credential is written anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from outcomes.settings import Settings
+from outcomes.warehouse.connection import Warehouse
+
+
+def dbt_environ(warehouse: Warehouse, *, schema: str = "marts") -> dict[str, str]:
+    """The ``OUTCOMES_DBT_*`` variables the profile reads, for ``warehouse``."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(warehouse.url())
+    host = url.query.get("host") or url.host or "localhost"
+    return {
+        "OUTCOMES_DBT_HOST": str(host if isinstance(host, str) else host[0]),
+        "OUTCOMES_DBT_PORT": str(url.port or 5432),
+        "OUTCOMES_DBT_USER": url.username or "postgres",
+        "OUTCOMES_DBT_PASSWORD": url.password or "",
+        "OUTCOMES_DBT_DBNAME": url.database or warehouse.database,
+        "OUTCOMES_DBT_SCHEMA": schema,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@dataclass
+class DbtOutcome:
+    """What a dbt command did: success, and each node's status (counts only, safe to log)."""
+
+    command: str
+    success: bool
+    statuses: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_dbt(
+    settings: Settings,
+    warehouse: Warehouse,
+    args: list[str],
+    *,
+    as_of: dt.date | None = None,
+    schema: str = "marts",
+) -> DbtOutcome:
+    """Run ``dbt <args>`` on the project against ``warehouse``, as of ``as_of`` (default today UTC)."""
+    from dbt.cli.main import dbtRunner
+
+    project = str(settings.dbt_project_dir)
+    full = [
+        *args,
+        "--project-dir",
+        project,
+        "--profiles-dir",
+        project,
+        "--target-path",
+        str(settings.home / "dbt" / "target"),
+        "--log-path",
+        str(settings.home / "dbt" / "logs"),
+    ]
+    if args and args[0] in {"build", "run", "test", "compile", "snapshot", "seed", "docs", "parse", "ls"}:
+        day = as_of or dt.datetime.now(dt.UTC).date()
+        full += ["--vars", json.dumps({"as_of": day.isoformat()})]
+    with _environ(dbt_environ(warehouse, schema=schema)):
+        result = dbtRunner().invoke(full)
+    outcome = DbtOutcome(command=" ".join(args), success=bool(result.success))
+    for node in _results(result.result):
+        name = getattr(getattr(node, "node", None), "unique_id", "?")
+        status = str(getattr(node, "status", "?"))
+        outcome.statuses[name] = status
+        if status in {"error", "fail"}:
+            outcome.failures.append(f"{name}: {getattr(node, 'message', '')}")
+    if result.exception is not None:
+        outcome.failures.append(str(result.exception))
+    return outcome
+
+
+def _results(result: Any) -> list[Any]:
+    return list(getattr(result, "results", None) or [])
