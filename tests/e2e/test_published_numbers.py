@@ -24,7 +24,7 @@ from outcomes.warehouse.connection import Warehouse
 
 pytestmark = pytest.mark.slow
 UNTIL = dt.date(2026, 11, 21)
-MARTS = ("dim_participants", "fct_employment_outcomes", "agg_employment_rates")
+MARTS = ("dim_participants", "fct_participant_months", "fct_employment_outcomes", "agg_employment_rates")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,11 @@ def test_the_analyst_reads_the_marts(trial: Warehouse) -> None:
     with psycopg.connect(trial.url()) as conn:
         conn.execute("set role outcomes_analyst")
         assert conn.execute("select count(*) from marts.dim_participants").fetchone() == (66,)
+        assert conn.execute("select count(*) from marts.fct_participant_months").fetchone() == (66 * 25,)
+        states = conn.execute(
+            "select count(distinct work_participation_state) from marts.fct_participant_months"
+        ).fetchone()
+        assert states is not None and states[0] >= 6  # a realistic mix of states
 
 
 def checksums(warehouse: Warehouse) -> dict[str, str]:

@@ -1,0 +1,66 @@
+with
+
+months as (
+
+    select * from {{ ref('int_participant_months_spined') }}
+
+),
+
+spells as (
+
+    select * from {{ ref('stg_welfare__benefit_spells') }}
+
+),
+
+benefit_days as (
+
+    -- the days covered by each benefit, overlapping spells merged (a multirange per benefit)
+    select
+        participant_id,
+        case
+            when benefit in ('SYKEPENGER', 'AAP', 'UFORETRYGD', 'DAGPENGER') then benefit
+            else 'OTHER'
+        end as benefit_group,
+        range_agg(daterange(from_date, to_date, '[]')) as covered
+    from spells
+    group by 1, 2
+
+),
+
+per_month as (
+
+    select
+        months.participant_id,
+        months.month_index,
+        benefit_days.benefit_group,
+        (
+            select coalesce(sum(upper(part) - lower(part)), 0)
+            from unnest(
+                benefit_days.covered * datemultirange(daterange(months.period_start_date, months.checkpoint_date, '[)'))
+            ) as part
+        ) as days
+
+    from months
+    inner join benefit_days
+        on months.participant_id = benefit_days.participant_id
+    where months.month_index >= 1
+
+),
+
+final as (
+
+    select
+        participant_id,
+        month_index,
+        sum(days) filter (where benefit_group = 'SYKEPENGER')::integer as days_sykepenger,
+        sum(days) filter (where benefit_group = 'AAP')::integer as days_aap,
+        sum(days) filter (where benefit_group = 'UFORETRYGD')::integer as days_uforetrygd,
+        sum(days) filter (where benefit_group = 'DAGPENGER')::integer as days_dagpenger,
+        sum(days) filter (where benefit_group = 'OTHER')::integer as days_other_benefit
+
+    from per_month
+    group by participant_id, month_index
+
+)
+
+select * from final

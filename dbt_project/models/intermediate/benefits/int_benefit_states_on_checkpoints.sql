@@ -1,0 +1,55 @@
+with
+
+months as (
+
+    select * from {{ ref('int_participant_months_spined') }}
+
+),
+
+spells as (
+
+    select * from {{ ref('stg_welfare__benefit_spells') }}
+
+),
+
+active as (
+
+    -- spells active on the checkpoint date, ranked by domain.md's precedence
+    select
+        months.participant_id,
+        months.month_index,
+        spells.benefit,
+        spells.grade_pct,
+        row_number() over (
+            partition by months.participant_id, months.month_index
+            order by
+                array_position(
+                    array['UFORETRYGD', 'AAP', 'SYKEPENGER', 'DAGPENGER', 'TILTAKSPENGER', 'KVP', 'SOSIALHJELP'],
+                    spells.benefit
+                ),
+                spells.grade_pct desc
+        ) as precedence_rank
+
+    from months
+    inner join spells
+        on
+            months.participant_id = spells.participant_id
+            and spells.from_date <= months.checkpoint_date
+            and (spells.to_date is null or spells.to_date >= months.checkpoint_date)
+
+),
+
+final as (
+
+    select
+        participant_id,
+        month_index,
+        benefit as benefit_on_checkpoint,
+        grade_pct as benefit_grade_pct
+
+    from active
+    where precedence_rank = 1
+
+)
+
+select * from final
