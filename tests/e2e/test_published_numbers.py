@@ -24,7 +24,13 @@ from outcomes.warehouse.connection import Warehouse
 
 pytestmark = pytest.mark.slow
 UNTIL = dt.date(2026, 11, 21)
-MARTS = ("dim_participants", "fct_participant_months", "fct_employment_outcomes", "agg_employment_rates")
+MARTS = (
+    "dim_participants",
+    "fct_participant_months",
+    "fct_employment_outcomes",
+    "agg_employment_rates",
+    "agg_consort_flow",
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +120,15 @@ def test_the_same_raw_rows_and_as_of_give_the_same_marts_bit_for_bit(
 def test_no_dbt_files_are_written_into_the_checkout(settings: Settings) -> None:
     assert not (Path(settings.dbt_project_dir) / "target").exists()
     assert not (Path(settings.dbt_project_dir) / "logs").exists()
+
+
+def test_the_consort_flow_matches_the_published_shape(trial: Warehouse) -> None:
+    with psycopg.connect(trial.url()) as conn:
+        rows = conn.execute(
+            "select study, arm, n_randomised, n_intervention_ended, n_lost_by_12m, n_analysed_12m "
+            "from marts.agg_consort_flow order by 1, 2"
+        ).fetchall()
+    by_arm = {(r[0], r[1]): r[2:] for r in rows}
+    assert by_arm[("PILOT", "IPS")][:2] == (8, 1)  # one stopped IPS a few weeks in and stayed in the 8
+    assert by_arm[("RCT", "IPS")][0] == 38 and by_arm[("RCT", "IPS")][2:] == (2, 36)
+    assert by_arm[("RCT", "TAU")][0] == 20 and by_arm[("RCT", "TAU")][2:] == (2, 18)
