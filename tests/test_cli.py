@@ -34,7 +34,7 @@ def outcomes(
 
 def test_help_lists_every_command() -> None:
     done = outcomes("--help")
-    for command in [*COMMANDS, "psql", "airflow"]:
+    for command in [*COMMANDS, "psql", "airflow", "dbt"]:
         assert command in done.stdout
 
 
@@ -130,3 +130,9 @@ def test_bad_warehouse_url_is_a_clear_error(other_home: dict[str, str]) -> None:
     done = outcomes("migrate", env=env, check=False)
     assert done.returncode != 0
     assert "must be a PostgreSQL URL" in done.stderr
+
+
+def test_dbt_runs_with_the_warehouse_profile(warehouse: Warehouse) -> None:
+    done = outcomes("dbt", "debug", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All checks passed" in done.stdout

@@ -189,6 +189,28 @@ def airflow(ctx: typer.Context) -> None:
     os.execv(str(binary), [str(binary), *ctx.args])
 
 
+@app.command(context_settings=PASSTHROUGH, add_help_option=False)
+def dbt(ctx: typer.Context) -> None:
+    """dbt on the project with the warehouse's profile (arguments go to dbt).
+
+    Example: `outcomes dbt build --vars '{as_of: 2026-11-21}'`; without `as_of` dbt builds as of
+    today (UTC). Artefacts go to OUTCOMES_HOME/dbt, not into the checkout.
+    """
+    from outcomes.transform.dbt import dbt_environ
+    from outcomes.warehouse.bootstrap import bootstrap
+
+    settings = _settings()
+    warehouse = bootstrap(settings)
+    os.environ.update(dbt_environ(warehouse))
+    os.environ.setdefault("DBT_TARGET_PATH", str(settings.home / "dbt" / "target"))
+    os.environ.setdefault("DBT_LOG_PATH", str(settings.home / "dbt" / "logs"))
+    os.environ.setdefault("DBT_PROJECT_DIR", str(settings.dbt_project_dir))
+    os.environ.setdefault("DBT_PROFILES_DIR", str(settings.dbt_project_dir))
+    binary = Path(sys.executable).parent / "dbt"
+    sys.stdout.flush()
+    os.execv(str(binary), [str(binary), *ctx.args])
+
+
 @app.command("demo-sources")
 def demo_sources(
     out: Annotated[Path, typer.Option("--out", help="Landing root to write the deliveries into.")],
