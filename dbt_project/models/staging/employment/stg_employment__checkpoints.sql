@@ -20,12 +20,8 @@ participants as (
 
 visible_deliveries as (
 
-    select delivery_id
-    from deliveries
-    where
-        source = 'employment'
-        and status in ('loaded', 'released')
-        and extracted_at < {{ as_of_cutoff() }}
+    -- applied, and extracted before the end of the as-of day
+    {{ visible_deliveries('deliveries', 'employment') }}
 
 ),
 
@@ -34,10 +30,7 @@ ranked_versions as (
     -- one contact per participant and checkpoint: the latest recorded_at wins
     select
         checkpoints.*,
-        row_number() over (
-            partition by checkpoints.participant_id, checkpoints.checkpoint_month
-            order by checkpoints.recorded_at desc, checkpoints.delivery_id desc, checkpoints.source_line desc
-        ) as version_rank
+        {{ version_rank('checkpoints', ['participant_id', 'checkpoint_month'], 'recorded_at') }} as version_rank
     from checkpoints
     inner join visible_deliveries
         on checkpoints.delivery_id = visible_deliveries.delivery_id

@@ -20,12 +20,8 @@ participants as (
 
 visible_deliveries as (
 
-    select delivery_id
-    from deliveries
-    where
-        source = 'employment'
-        and status in ('loaded', 'released')
-        and extracted_at < {{ as_of_cutoff() }}
+    -- applied, and extracted before the end of the as-of day
+    {{ visible_deliveries('deliveries', 'employment') }}
 
 ),
 
@@ -34,10 +30,7 @@ ranked_versions as (
     -- corrections are new versions of a job: the latest recorded_at wins
     select
         jobs.*,
-        row_number() over (
-            partition by jobs.job_id
-            order by jobs.recorded_at desc, jobs.delivery_id desc, jobs.source_line desc
-        ) as version_rank
+        {{ version_rank('jobs', ['job_id'], 'recorded_at') }} as version_rank
     from jobs
     inner join visible_deliveries
         on jobs.delivery_id = visible_deliveries.delivery_id

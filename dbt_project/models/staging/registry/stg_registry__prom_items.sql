@@ -20,12 +20,8 @@ participants as (
 
 visible_deliveries as (
 
-    select delivery_id
-    from deliveries
-    where
-        source = 'registry'
-        and status in ('loaded', 'released')
-        and extracted_at < {{ as_of_cutoff() }}
+    -- applied, and extracted before the end of the as-of day
+    {{ visible_deliveries('deliveries', 'registry') }}
 
 ),
 
@@ -34,10 +30,7 @@ ranked_versions as (
     -- for one (form_id, item) the latest updated_at wins, whatever order deliveries arrived in
     select
         items.*,
-        row_number() over (
-            partition by items.form_id, items.item
-            order by items.updated_at desc, items.delivery_id desc, items.source_line desc
-        ) as version_rank
+        {{ version_rank('items', ['form_id', 'item'], 'updated_at') }} as version_rank
     from items
     inner join visible_deliveries
         on items.delivery_id = visible_deliveries.delivery_id

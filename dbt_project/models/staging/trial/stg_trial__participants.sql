@@ -15,12 +15,7 @@ deliveries as (
 visible_deliveries as (
 
     -- applied, and extracted before the end of the as-of day
-    select delivery_id
-    from deliveries
-    where
-        source = 'trial'
-        and status in ('loaded', 'released')
-        and extracted_at < {{ as_of_cutoff() }}
+    {{ visible_deliveries('deliveries', 'trial') }}
 
 ),
 

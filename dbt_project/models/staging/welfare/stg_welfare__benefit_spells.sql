@@ -20,12 +20,8 @@ participants as (
 
 visible_deliveries as (
 
-    select delivery_id
-    from deliveries
-    where
-        source = 'welfare'
-        and status in ('loaded', 'released')
-        and extracted_at < {{ as_of_cutoff() }}
+    -- applied, and extracted before the end of the as-of day
+    {{ visible_deliveries('deliveries', 'welfare') }}
 
 ),
 
@@ -34,10 +30,7 @@ ranked_versions as (
     -- corrections are new versions of a spell: the latest registered_at wins
     select
         spells.*,
-        row_number() over (
-            partition by spells.spell_id
-            order by spells.registered_at desc, spells.delivery_id desc, spells.source_line desc
-        ) as version_rank
+        {{ version_rank('spells', ['spell_id'], 'registered_at') }} as version_rank
     from spells
     inner join visible_deliveries
         on spells.delivery_id = visible_deliveries.delivery_id
