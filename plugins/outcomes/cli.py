@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+# Exit codes (DESIGN.md), defined once: 0 success, 1 failure, 2 usage, 3 the gate blocked the publish.
+from outcomes.pipeline import EXIT_FAILURE, EXIT_USAGE
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -29,10 +32,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Exit codes (DESIGN.md): 0 published/success, 1 failure, 2 usage, 3 the gate blocked the publish.
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_GATE_BLOCKED = 3
 
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -202,8 +201,8 @@ def dbt(ctx: typer.Context) -> None:
     settings = _settings()
     warehouse = bootstrap(settings)
     os.environ.update(dbt_environ(warehouse))
-    os.environ.setdefault("DBT_TARGET_PATH", str(settings.home / "dbt" / "target"))
-    os.environ.setdefault("DBT_LOG_PATH", str(settings.home / "dbt" / "logs"))
+    os.environ.setdefault("DBT_TARGET_PATH", str(settings.dbt_target_dir))
+    os.environ.setdefault("DBT_LOG_PATH", str(settings.dbt_log_dir))
     os.environ.setdefault("DBT_PROJECT_DIR", str(settings.dbt_project_dir))
     os.environ.setdefault("DBT_PROFILES_DIR", str(settings.dbt_project_dir))
     binary = Path(sys.executable).parent / "dbt"

@@ -59,6 +59,15 @@ class Settings:
         return self.project_dir / "dbt_project"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's artefacts (manifest, compiled SQL): state, not the checkout."""
+        return self.home / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    @property
     def alerts_log(self) -> Path:
         return self.home / "alerts.log"
 

@@ -95,19 +95,17 @@ def _warehouse_status(settings: Settings) -> WarehouseStatus:
 
 
 def _landing_status(settings: Settings) -> list[LandingSource]:
-    from pathlib import Path
+    from outcomes.ingest.landing import complete_deliveries, incomplete_deliveries, landing_root
 
-    root = Path(settings.landing.removeprefix("file://"))
+    root = landing_root(settings.landing)
     result = []
     for source in SOURCES:
-        folder = root / source
-        deliveries = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        complete = [p for p in deliveries if (p / "_manifest.json").exists()]
+        complete = complete_deliveries(root, source)
         result.append(
             LandingSource(
                 source=source,
                 complete=len(complete),
-                incomplete=len(deliveries) - len(complete),
+                incomplete=len(incomplete_deliveries(root, source)),
                 latest=complete[-1].name if complete else None,
             )
         )
@@ -115,7 +113,9 @@ def _landing_status(settings: Settings) -> list[LandingSource]:
 
 
 def _ledger(settings: Settings, warehouse: WarehouseStatus) -> list[str]:
-    if not warehouse.running or warehouse.revision is None or warehouse.revision < "0002":
+    if not warehouse.running or "meta" not in warehouse.tables or warehouse.revision is None:
+        return []
+    if warehouse.revision == "0001":  # the ledger arrived with migration 0002
         return []
     from outcomes.deliveries import ledger_summary
 
@@ -131,7 +131,7 @@ def _alerts(settings: Settings, last: int = 5) -> list[str]:
 
 def collect_status(settings: Settings) -> Status:
     """Gather the status. Never starts the embedded warehouse."""
-    landing = _landing_status(settings) if "://" not in settings.landing.removeprefix("file://") else []
+    landing = _landing_status(settings)
     warehouse = _warehouse_status(settings)
     return Status(
         settings=settings,

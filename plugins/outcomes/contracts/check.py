@@ -163,7 +163,9 @@ def _where(source: str, delivery_id: str, file: str | None, line: int | None, co
     return text
 
 
-def _is_sensitive(value: str) -> bool:
+def looks_like_fnr(value: str) -> bool:
+    """True when ``value`` contains something shaped like an fnr (11 digits, maybe 6 + space + 5):
+    such text is never shown or stored as it is."""
     return _FNR_LIKE.search(value) is not None
 
 
@@ -186,7 +188,7 @@ def _make_violation(
     value: str | None = raw
     if raw is None or raw == "":
         shown = "(empty)"
-    elif redact or _is_sensitive(raw):
+    elif redact or looks_like_fnr(raw):
         shown = f"value redacted ({len(raw)} characters)"
         value = None
     else:
@@ -216,9 +218,9 @@ def _file_violation(
     value: str | None = None,
 ) -> Violation:
     """A whole-file or whole-delivery violation: ``<where>: <detail> (rule: <rule>)``."""
-    if value is not None and _is_sensitive(value):
+    if value is not None and looks_like_fnr(value):
         value = None
-    if column is not None and _is_sensitive(column):  # a header name can be data by mistake
+    if column is not None and looks_like_fnr(column):  # a header name can be data by mistake
         column = None
     where = _where(source, delivery_id, file, line, column)
     return Violation(
@@ -1030,14 +1032,14 @@ def _header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str,
         if close:
             extra.remove(h)
             missing.remove(close[0])
-            shown = "a redacted name" if _is_sensitive(h) else repr(h)
+            shown = "a redacted name" if looks_like_fnr(h) else repr(h)
             problems.append(
                 ("header_misspelt_column", close[0], h, f"has {shown} where the contract has {close[0]!r}")
             )
     for c in missing:
         problems.append(("header_missing_column", c, None, f"lacks column {c!r}"))
     for h in extra:
-        shown = "a redacted name" if _is_sensitive(h) else repr(h)
+        shown = "a redacted name" if looks_like_fnr(h) else repr(h)
         problems.append(("header_extra_column", h, h, f"has column {shown}, which is not in the contract"))
     return problems
 

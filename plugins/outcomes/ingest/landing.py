@@ -9,7 +9,6 @@ protocol goes through plain fsspec (``upath.UPath``). The loader uses only ``nam
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,6 +60,3 @@ def incomplete_deliveries(root: Any, source: str) -> list[str]:
     if not folder.exists():
         return []
     return sorted(p.name for p in folder.iterdir() if _is_dir(p) and not (p / MANIFEST).exists())
-
-
-DELIVERY_ID = re.compile(r"^\d{8}T\d{4}Z(-\d+)?$")

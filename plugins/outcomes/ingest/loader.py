@@ -24,12 +24,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts import Violation, check_delivery, load_contract
+from outcomes.contracts.check import looks_like_fnr
 from outcomes.contracts.fnr import has_valid_check_digits
 from outcomes.contracts.spec import Contract, FileSpec
 
@@ -67,11 +68,6 @@ class DeliveryOutcome:
     rows_moved_from_pending: int = 0
     participants_erased: int = 0
     message: str = ""
-
-    @property
-    def changed(self) -> bool:
-        """True when raw data changed (an Asset event is due)."""
-        return self.rows_loaded > 0 or self.rows_moved_from_pending > 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -137,6 +133,7 @@ class _Sink:
         self.file: str | None = None
         self.names: list[str] = []
         self.known: set[str] = set()
+        self.conforms: bool | None = None
         self.created: set[str] = set()
 
     @staticmethod
@@ -157,6 +154,7 @@ class _Sink:
             self.created.add(table)
         self.names = [c.name for c in spec.columns]
         self.known = set(self.names)
+        self.conforms = None  # does this file's header match the contract? Decided on its first row.
         columns = ", ".join(n for n, _ in cols)
         cursor = self.stack.enter_context(self.conn.cursor())
         self.copy = self.stack.enter_context(
@@ -199,8 +197,10 @@ class _Sink:
                 values.append(self.pseudonymise(raw) if raw else None)  # invalid numbers too
             else:
                 values.append(self._safe(name, raw, line, found))
+        if self.conforms is None:  # the header is the same for every row of a file
+            self.conforms = len(row) == len(self.names) and self.known.issuperset(row)
         extra = None
-        if len(row) != len(self.names) or not self.known.issuperset(row):
+        if not self.conforms:
             # A header that is not the contract's: keep the unknown columns too (quarantine only).
             kept: dict[str, str | None] = {}
             for key, value in row.items():
@@ -239,7 +239,6 @@ class _Counts:
     purged: int = 0
     moved: int = 0
     erased: int = 0
-    problems: list[Violation] = field(default_factory=list)
 
 
 def _ledger_exists(conn: psycopg.Connection, source: str, delivery_id: str) -> str | None:
@@ -661,7 +660,7 @@ def _apply_rows(
         except psycopg.errors.DataError as error:
             counts = _Counts(received=counts.received, purged=counts.purged)
             detail = str(error).strip().splitlines()[0]
-            detail = "a value" if _looks_sensitive(detail) else detail
+            detail = "a value" if looks_like_fnr(detail) else detail
             problems.append(
                 _delivery_problem(
                     source,
@@ -680,12 +679,6 @@ def _delivery_problem(source: str, delivery_id: str, rule: str, detail: str) -> 
     """A whole-delivery problem found by the loader (not the file checks)."""
     message = f"{source}/{delivery_id}: {detail} (rule: {rule})"
     return Violation(source, delivery_id, None, None, None, None, rule, message)
-
-
-def _looks_sensitive(text: str) -> bool:
-    import re
-
-    return re.search(r"\d{11}", text) is not None
 
 
 def _quarantine_whole(
@@ -809,11 +802,6 @@ def _outcome(source: str, delivery_id: str, status: str, counts: _Counts, messag
         participants_erased=counts.erased,
         message=message,
     )
-
-
-def iter_outcomes(outcomes: list[DeliveryOutcome]) -> Iterator[dict[str, Any]]:
-    for outcome in outcomes:
-        yield outcome.as_dict()
 
 
 class ReleaseRefused(ValueError):

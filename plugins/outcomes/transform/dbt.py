@@ -79,9 +79,9 @@ def run_dbt(
         "--profiles-dir",
         project,
         "--target-path",
-        str(settings.home / "dbt" / "target"),
+        str(settings.dbt_target_dir),
         "--log-path",
-        str(settings.home / "dbt" / "logs"),
+        str(settings.dbt_log_dir),
     ]
     if args and args[0] in {"build", "run", "test", "compile", "snapshot", "seed", "docs", "parse", "ls"}:
         day = as_of or dt.datetime.now(dt.UTC).date()
