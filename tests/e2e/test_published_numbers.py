@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.prom_reference import expected_prom_scores
 
 from outcomes.demo.sources import generate_sources
 from outcomes.ingest.landing import complete_deliveries
@@ -30,20 +31,26 @@ MARTS = (
     "fct_employment_outcomes",
     "agg_employment_rates",
     "agg_consort_flow",
+    "fct_prom_scores",
+    "agg_prom_trajectories",
 )
 
 
 @pytest.fixture(scope="module")
-def trial(
-    warehouse: Warehouse, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Warehouse]:
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default synthetic trial's deliveries, as the source systems would land them."""
+    root = tmp_path_factory.mktemp("published")
+    generate_sources(root, seed=42, until=UNTIL)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trial(warehouse: Warehouse, settings: Settings, landing: Path) -> Iterator[Warehouse]:
     """A fresh warehouse with the default synthetic trial applied and built as of UNTIL."""
     name = f"{warehouse.database}_pub_{secrets.token_hex(3)}"
     ensure_database(warehouse, name)
     scratch = warehouse.for_database(name)
     migrate(scratch)
-    landing = tmp_path_factory.mktemp("published")
-    generate_sources(landing, seed=42, until=UNTIL)
     pseudonymise = Pseudonymiser(b"p" * 64)
     with psycopg.connect(scratch.url(), autocommit=True) as conn:
         conn.execute("set role outcomes_loader")
@@ -132,3 +139,62 @@ def test_the_consort_flow_matches_the_published_shape(trial: Warehouse) -> None:
     assert by_arm[("PILOT", "IPS")][:2] == (8, 1)  # one stopped IPS a few weeks in and stayed in the 8
     assert by_arm[("RCT", "IPS")][0] == 38 and by_arm[("RCT", "IPS")][2:] == (2, 36)
     assert by_arm[("RCT", "TAU")][0] == 20 and by_arm[("RCT", "TAU")][2:] == (2, 18)
+
+
+PROM_COLUMNS = (
+    "target_date",
+    "form_id",
+    "answered_on",
+    "odi_pct",
+    "nrs_pain_intensity",
+    "nrs_pain_bother",
+    "hscl25_total",
+    "hscl25_anxiety",
+    "hscl25_depression",
+    "is_hscl25_case",
+    "eq5d_index",
+    "eq5d_value_set",
+    "eq5d_vas",
+)
+
+
+def test_every_prom_score_agrees_with_an_independent_reference(trial: Warehouse, landing: Path) -> None:
+    expected = expected_prom_scores(landing, UNTIL)
+    with psycopg.connect(trial.url()) as conn:
+        rows = conn.execute(
+            f"select participant_id, timepoint_months, {', '.join(PROM_COLUMNS)} from marts.fct_prom_scores"
+        ).fetchall()
+    actual = {(r[0], r[1]): dict(zip(PROM_COLUMNS, r[2:], strict=True)) for r in rows}
+    assert actual.keys() == expected.keys()
+    differences = {key: (actual[key], expected[key]) for key in expected if actual[key] != expected[key]}
+    assert not differences, list(differences.items())[:3]
+    # The fixture exercises the rules, not only the happy path: forms missing from windows,
+    # unscorable forms (too few items) and all eight scores present somewhere.
+    values = list(expected.values())
+    assert sum(v["form_id"] is None for v in values) > 20
+    assert any(v["form_id"] is not None and v["odi_pct"] is None for v in values)
+    assert any(v["form_id"] is not None and v["eq5d_index"] is None for v in values)
+    assert all(any(v[c] is not None for v in values) for c in PROM_COLUMNS)
+
+
+def test_the_trajectories_summarise_the_scores(trial: Warehouse) -> None:
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        mismatched = conn.execute(
+            """
+            with recomputed as (
+                select p.study, p.arm, s.timepoint_months,
+                       count(s.odi_pct)::integer as n, round(avg(s.odi_pct), 3) as mean,
+                       round(stddev_samp(s.odi_pct), 3) as sd
+                from marts.fct_prom_scores s join marts.dim_participants p using (participant_id)
+                group by 1, 2, 3
+            )
+            select * from recomputed r
+            full join (select * from marts.agg_prom_trajectories where measure = 'odi_pct') t
+                using (study, arm, timepoint_months)
+            where r.n is distinct from t.n or r.mean is distinct from t.mean or r.sd is distinct from t.sd
+            """
+        ).fetchall()
+        grid = conn.execute("select count(*) from marts.agg_prom_trajectories").fetchone()
+    assert mismatched == []
+    assert grid == (3 * 4 * 8,)  # (PILOT IPS, RCT IPS, RCT TAU) x 4 time points x 8 measures

@@ -208,7 +208,25 @@ def participant_forms(
         severity = latent - improvement + rng.gauss(0.0, 0.25)
         fid, dup = form_id(p.number, slot), form_id(p.number, slot + 4)
         versions.extend(form_versions(fid, p.fnr, day, severity, rng, window, dup))
+        if month > 0:
+            versions.extend(_stray_forms(p, fid, month, severity, window))
     return versions
+
+
+def _stray_forms(p: Participant, fid: str, month: int, severity: float, window: Window) -> FormVersions:
+    """What makes the time-point choice matter: now and then a second answer to a reminder a few
+    days later (inside the window: the nearer one counts), or an extra form answered too late for
+    the window (it must not count). Drawn from their own generator (seeded by the form id and fnr), so
+    they do not shift any other draw of the demo."""
+    rng = random.Random(f"{fid}:{p.fnr}")  # noqa: S311 - synthetic data, not cryptography
+    x = rng.random()
+    if x >= 0.10:
+        return []
+    target, end = add_months(p.randomised_on, month), p.followup_ended_on
+    day = target + (rng.randint(-40, 40) if x < 0.06 else rng.choice((-1, 1)) * rng.randint(46, 75))
+    if end is not None and day > end:
+        return []
+    return form_versions(f"{fid}R", p.fnr, day, severity + rng.gauss(0.0, 0.25), rng, window, f"{fid}D")
 
 
 def clinic_patient_forms(

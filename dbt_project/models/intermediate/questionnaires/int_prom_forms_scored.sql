@@ -1,0 +1,126 @@
+{#
+    One row per questionnaire form of a trial participant, scored (domain.md, "Questionnaires").
+    Each score is NULL when too few of its items are answered. Scores are rounded here, once:
+    ODI % to one decimal, HSCL-25 means to two, the EQ-5D index to three (the value set's
+    precision); the HSCL-25 case flag is decided on the unrounded total.
+#}
+with
+
+items as (
+
+    select * from {{ ref('stg_registry__prom_items') }}
+
+),
+
+forms as (
+
+    select
+        participant_id,
+        form_id,
+        -- a form's date and version: those of its most recently updated item
+        (array_agg(answered_on order by updated_at desc, item))[1] as answered_on,
+        max(updated_at) as updated_at,
+
+        count(value) filter (where item like 'odi\_%') as odi_sections_answered,
+        sum(value) filter (where item like 'odi\_%') as odi_sum,
+
+        count(value) filter (where item like 'hscl\_%') as hscl25_items_answered,
+        avg(value) filter (where item like 'hscl\_%') as hscl25_total_mean,
+        count(value) filter (where item between 'hscl_01' and 'hscl_10') as hscl25_anxiety_items_answered,
+        avg(value) filter (where item between 'hscl_01' and 'hscl_10') as hscl25_anxiety_mean,
+        count(value) filter (where item between 'hscl_11' and 'hscl_25') as hscl25_depression_items_answered,
+        avg(value) filter (where item between 'hscl_11' and 'hscl_25') as hscl25_depression_mean,
+
+        max(value) filter (where item = 'nrs_pain_intensity') as nrs_pain_intensity,
+        max(value) filter (where item = 'nrs_pain_bother') as nrs_pain_bother,
+
+        max(value) filter (where item = 'eq5d_mobility') as eq5d_mobility,
+        max(value) filter (where item = 'eq5d_selfcare') as eq5d_selfcare,
+        max(value) filter (where item = 'eq5d_activities') as eq5d_activities,
+        max(value) filter (where item = 'eq5d_pain') as eq5d_pain,
+        max(value) filter (where item = 'eq5d_anxiety') as eq5d_anxiety,
+        max(value) filter (where item = 'eq5d_vas') as eq5d_vas
+
+    from items
+    group by participant_id, form_id
+
+),
+
+scored as (
+
+    select
+        participant_id,
+        form_id,
+        answered_on,
+        updated_at,
+
+        -- ODI: 100 * sum / (5 * answered sections), when at least 8 of the 10 sections are answered
+        case
+            when odi_sections_answered >= 8
+                then round(100.0 * odi_sum / (5 * odi_sections_answered), 1)
+        end as odi_pct,
+
+        nrs_pain_intensity,
+        nrs_pain_bother,
+
+        -- HSCL-25: mean of the answered items, when at least 80 % of the scale's items are answered
+        -- (total 20 of 25, anxiety 8 of 10, depression 12 of 15)
+        case when hscl25_items_answered >= 20 then round(hscl25_total_mean, 2) end as hscl25_total,
+        case
+            when hscl25_anxiety_items_answered >= 8 then round(hscl25_anxiety_mean, 2)
+        end as hscl25_anxiety,
+        case
+            when hscl25_depression_items_answered >= 12 then round(hscl25_depression_mean, 2)
+        end as hscl25_depression,
+        case when hscl25_items_answered >= 20 then hscl25_total_mean >= 1.75 end as is_hscl25_case,
+
+        -- EQ-5D-3L, UK TTO value set (Dolan 1997), when all five dimensions are answered
+        case
+            when num_nonnulls(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) = 5
+                then round(
+                    1.000
+                    - case
+                        when greatest(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) > 1
+                            then 0.081 else 0
+                    end
+                    - case
+                        when greatest(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) = 3
+                            then 0.269 else 0
+                    end
+                    - case eq5d_mobility when 2 then 0.069 when 3 then 0.314 else 0 end
+                    - case eq5d_selfcare when 2 then 0.104 when 3 then 0.214 else 0 end
+                    - case eq5d_activities when 2 then 0.036 when 3 then 0.094 else 0 end
+                    - case eq5d_pain when 2 then 0.123 when 3 then 0.386 else 0 end
+                    - case eq5d_anxiety when 2 then 0.071 when 3 then 0.236 else 0 end,
+                    3
+                )
+        end as eq5d_index,
+        eq5d_vas
+
+    from forms
+
+),
+
+final as (
+
+    select
+        participant_id,
+        form_id,
+        answered_on,
+        updated_at,
+        odi_pct,
+        nrs_pain_intensity,
+        nrs_pain_bother,
+        hscl25_total,
+        hscl25_anxiety,
+        hscl25_depression,
+        is_hscl25_case,
+        eq5d_index,
+        case when eq5d_index is not null then 'UK_TTO_1997' end as eq5d_value_set,
+        eq5d_vas
+
+    from scored
+
+)
+
+select * from final
