@@ -198,3 +198,53 @@ def test_the_trajectories_summarise_the_scores(trial: Warehouse) -> None:
         grid = conn.execute("select count(*) from marts.agg_prom_trajectories").fetchone()
     assert mismatched == []
     assert grid == (3 * 4 * 8,)  # (PILOT IPS, RCT IPS, RCT TAU) x 4 time points x 8 measures
+
+
+def all_rates(warehouse: Warehouse) -> dict[tuple[object, ...], tuple[object, ...]]:
+    with psycopg.connect(warehouse.url()) as conn:
+        rows = conn.execute("select * from marts.agg_employment_rates").fetchall()
+    return {r[:3]: r[3:] for r in rows}
+
+
+def test_history_answers_what_the_numbers_said_on_an_earlier_night(
+    trial: Warehouse, settings: Settings
+) -> None:
+    """The fixture's build published as of UNTIL; night 1 publishes as of 10 days earlier, night 2
+    as of UNTIL again. History keeps every version: a rate that never changed has one version, a
+    rate that moved has three, and night 1's numbers are one query away. A repeated snapshot
+    adds nothing."""
+    history = "select study, arm, horizon_months, count(*) from history.agg_employment_rates group by 1, 2, 3"
+    build = ["build", "--exclude", "resource_type:snapshot"]
+    assert run_dbt(settings, trial, build, as_of=UNTIL - dt.timedelta(days=10)).success
+    assert run_dbt(settings, trial, ["snapshot"]).success
+    with psycopg.connect(trial.url(), autocommit=True) as conn:
+        night1 = conn.execute("select clock_timestamp()").fetchone()
+        assert night1 is not None
+    old = all_rates(trial)
+    assert run_dbt(settings, trial, build, as_of=UNTIL).success
+    assert run_dbt(settings, trial, ["snapshot"]).success
+    new = all_rates(trial)
+    with psycopg.connect(trial.url()) as conn:
+        before_repeat = conn.execute(history).fetchall()
+    assert run_dbt(settings, trial, ["snapshot"]).success
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        then = conn.execute(
+            """
+            select study, arm, horizon_months, n_randomised, n_known, n_employed,
+                   rate_complete_case_pct, rate_itt_pct
+            from history.agg_employment_rates
+            where dbt_valid_from <= %s and (dbt_valid_to > %s or dbt_valid_to is null)
+            """,
+            (night1[0], night1[0]),
+        ).fetchall()
+        after_repeat = conn.execute(history).fetchall()
+        current_outcomes = conn.execute(
+            "select count(*) from history.fct_employment_outcomes where dbt_valid_to is null"
+        ).fetchone()
+    assert len(old) == 15 and {r[:3]: r[3:] for r in then} == old
+    moved = {key for key in new if old.get(key) != new[key]}
+    assert moved and moved != set(new)  # those days moved some numbers (18 months, RCT IPS), not others
+    assert after_repeat == before_repeat
+    assert {r[:3]: r[3] for r in after_repeat} == {key: 3 if key in moved else 1 for key in new}
+    assert current_outcomes == (66 * 5,)
