@@ -11,6 +11,7 @@ import os
 from collections.abc import MutableMapping
 
 from outcomes.settings import Settings
+from outcomes.transform.dbt import dbt_environ
 from outcomes.warehouse.connection import Warehouse
 
 #: Keep every tool quiet about telemetry: this machine (and a hospital network) has no internet.
@@ -41,6 +42,10 @@ def airflow_environ(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
         "AIRFLOW__OPENLINEAGE__DISABLED": "True",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "outcomes",
         **TELEMETRY_OFF,
+        # Cosmos: its partial-parse cache under our state, not in /tmp
+        "AIRFLOW__COSMOS__CACHE_DIR": str(settings.cosmos_cache_dir),
+        # The connection dbt's profile reads (profiles.yml has env_var() only), for dbt in tasks.
+        **dbt_environ(warehouse),
         # Every setting of ours must reach task processes too.
         "OUTCOMES_HOME": str(settings.home),
         "OUTCOMES_PROJECT_DIR": str(settings.project_dir),

@@ -39,10 +39,12 @@ class DagRunOutcome:
 def prepare(settings: Settings) -> Warehouse:
     """Warehouse bootstrapped, Airflow configured for this project and its metadata DB migrated."""
     from outcomes import airflow_env
+    from outcomes.transform.dbt import ensure_manifest
     from outcomes.warehouse.bootstrap import bootstrap
 
     warehouse = bootstrap(settings)
     airflow_env.configure(settings, warehouse)
+    ensure_manifest(settings, warehouse)
     migrate_airflow_db()
     return warehouse
 
@@ -66,7 +68,9 @@ def load_dag(settings: Settings, dag_id: str) -> Any:
     """The DAG ``dag_id`` parsed from the project's dags folder; raises on import errors."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(settings.dags_folder))
+    # the DAG's own file when it is named after it (each file is parsed alone: quicker), else all
+    own_file = settings.dags_folder / f"{dag_id}.py"
+    bag = DagBag(dag_folder=str(own_file if own_file.exists() else settings.dags_folder))
     if bag.import_errors:
         details = "\n".join(f"{path}: {error}" for path, error in bag.import_errors.items())
         raise RuntimeError(f"DAG import errors:\n{details}")

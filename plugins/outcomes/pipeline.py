@@ -26,6 +26,7 @@ PIPELINE: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ingest_registry", {"wait": False}),
     ("ingest_welfare", {"wait": False}),
     ("ingest_employment", {"wait": False}),
+    ("build_outcomes", {}),
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_GATE_BLOCKED = 0, 1, 2, 3
@@ -56,6 +57,8 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
     console.print(f"landing   {settings.landing}")
     result = PipelineResult()
     for dag_id, conf in PIPELINE:
+        if dag_id == "build_outcomes" and as_of is not None:
+            conf = {**conf, "as_of": as_of.isoformat()}
         outcome = orchestration.run_dag(settings, dag_id, conf=conf)
         result.runs.append(outcome)
         colour = "green" if outcome.succeeded else "red"

@@ -68,6 +68,20 @@ class Settings:
         return self.home / "dbt" / "logs"
 
     @property
+    def dbt_manifest(self) -> Path:
+        """The parsed project the build DAG is rendered from (``dbt parse``; kept fresh by prepare)."""
+        return self.dbt_target_dir / "manifest.json"
+
+    @property
+    def dbt_docs_dir(self) -> Path:
+        """The generated dbt docs (index.html, manifest.json, catalog.json) the Airflow UI serves."""
+        return self.home / "dbt" / "docs"
+
+    @property
+    def cosmos_cache_dir(self) -> Path:
+        return self.home / "cosmos"
+
+    @property
     def alerts_log(self) -> Path:
         return self.home / "alerts.log"
 

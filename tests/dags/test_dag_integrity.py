@@ -15,6 +15,8 @@ from outcomes.settings import Settings
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 HEAVY_MODULES = ("pandas", "great_expectations", "dbt", "cosmos", "psycopg", "outcomes.warehouse.bootstrap")
+#: Cosmos renders the build DAG from the parsed manifest at parse time (without importing dbt).
+ALLOWED = {"build_outcomes.py": ("cosmos",)}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_dag_file_is_wiring_only(dag_file: Path, airflow_ready: Settings) -> Non
         "import json, runpy, sys; import airflow.sdk; before = set(sys.modules); "
         f"runpy.run_path({str(dag_file)!r}); "
         "new = set(sys.modules) - before; "
-        f"heavy = {HEAVY_MODULES!r}; "
+        f"heavy = {tuple(m for m in HEAVY_MODULES if m not in ALLOWED.get(dag_file.name, ()))!r}; "
         "print(json.dumps(sorted(m for m in new if m.split('.')[0] in heavy or m in heavy)))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -85,7 +85,7 @@ def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md:
 
         @task(outlets=[raw_asset(source)])
         def announce(outcomes: list[dict[str, Any]]) -> str:
-            """Emit the source's Asset: the build DAG runs when every source has news or at 03:00."""
+            """Emit the source's Asset: the build DAG runs when every source has news, or nightly at 05:00."""
             loaded = sum(o["rows_loaded"] + o["rows_moved_from_pending"] for o in outcomes)
             return f"{source}: {loaded} rows into raw from {len(outcomes)} deliveries"
 

@@ -102,3 +102,30 @@ def run_dbt(
 
 def _results(result: Any) -> list[Any]:
     return list(getattr(result, "results", None) or [])
+
+
+def manifest_is_stale(settings: Settings) -> bool:
+    """True when the parsed manifest is missing or older than any file of the dbt project."""
+    manifest = settings.dbt_manifest
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    project = settings.dbt_project_dir
+    for path in project.rglob("*"):
+        ignored = {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts)
+        if path.is_file() and not ignored and path.stat().st_mtime > built:
+            return True
+    return False
+
+
+def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
+    """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG).
+
+    Returns whether it parsed. Parsing needs no database connection.
+    """
+    if not manifest_is_stale(settings):
+        return False
+    outcome = run_dbt(settings, warehouse, ["parse"])
+    if not outcome.success:
+        raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+    return True

@@ -1,0 +1,194 @@
+"""The ``build_outcomes`` DAG's shape, built here so ``dags/build_outcomes.py`` stays wiring.
+
+resolve_as_of -> dbt (astronomer-cosmos, rendered from the parsed manifest: every model with its
+tests) -> snapshot_history (dbt snapshots into ``history``) -> generate_docs (dbt docs, served in
+the Airflow UI) -> announce (emits the ``marts`` Asset).
+
+Nothing here touches a database or imports dbt at parse time: Cosmos reads the manifest
+(``LoadMode.DBT_MANIFEST``), and the connection reaches dbt through the ``OUTCOMES_DBT_*``
+variables of the task's environment (``outcomes.airflow_env``), never through the DAG.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from outcomes.assets import RAW_ASSETS
+from outcomes.ingest.dag import default_args
+from outcomes.settings import load_settings
+
+#: ``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
+#: ``watcher``: one ``dbt build`` (one dbt start-up) with a light sensor per model and its tests;
+#: ``local``: one ``dbt build --select <model>`` task per model (each pays dbt's start-up).
+EXECUTION_MODES = ("watcher", "local")
+DEFAULT_EXECUTION = "watcher"
+AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
+
+
+def marts_asset() -> Asset:
+    """Emitted by ``build_outcomes`` when the marts (and history and docs) were rebuilt."""
+    return Asset(name="marts", uri="x-outcomes://warehouse/marts", group="outcomes")
+
+
+def build_schedule() -> AssetOrTimeSchedule:
+    """Every source's Asset (each ingested something new), or nightly at the cron time."""
+    cron = os.environ.get("OUTCOMES_SCHEDULE_BUILD") or "0 5 * * *"
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=AssetAll(*RAW_ASSETS)
+    )
+
+
+def execution_mode() -> str:
+    mode = (os.environ.get("OUTCOMES_DBT_EXECUTION") or DEFAULT_EXECUTION).lower()
+    if mode not in EXECUTION_MODES:
+        raise ValueError(f"OUTCOMES_DBT_EXECUTION={mode!r}: use one of {', '.join(EXECUTION_MODES)}")
+    return mode
+
+
+def copy_docs(project_dir: str, **_: Any) -> None:
+    """Cosmos callback: keep the generated docs (Cosmos deletes its temporary project)."""
+    settings = load_settings()
+    target = Path(project_dir) / "target"
+    staging = settings.dbt_docs_dir.with_name("docs.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        shutil.copy2(target / name, staging / name)
+    # swap in whole: the UI never serves a manifest of one build with the catalog of another
+    old = settings.dbt_docs_dir.with_name("docs.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if settings.dbt_docs_dir.exists():
+        settings.dbt_docs_dir.rename(old)
+    staging.rename(settings.dbt_docs_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _consumers_after_producer(group: Any) -> None:
+    """Watcher mode: the per-model sensors start once the producer's ``dbt build`` is done.
+
+    Cosmos leaves them unlinked in a task group (they defer and wait for the producer's XComs).
+    In one process (``dag.test()``: ``outcomes run``, the tests) tasks run one at a time, and a
+    sensor picked before the producer would wait for ever; under a real executor the only cost is
+    that the per-model states turn green when the build ends instead of during it. If the build
+    fails, the sensors are upstream_failed and the producer's log names the failing node.
+    """
+    producer = next(t for t in group if t.task_id.endswith(".dbt_producer_watcher"))
+    in_group = {t.task_id for t in group}
+    for consumer in group:
+        if consumer is producer or consumer.task_id.endswith("_done"):
+            continue
+        if not set(consumer.upstream_task_ids) & in_group:
+            producer >> consumer
+
+
+def build_outcomes_dag(doc_md: str | None) -> DAG:
+    """The ``build_outcomes`` DAG."""
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+        TestBehavior,
+    )
+    from cosmos.operators.local import DbtDocsLocalOperator, DbtSnapshotLocalOperator
+
+    settings = load_settings()
+    project = settings.dbt_project_dir
+    if not settings.dbt_manifest.exists():
+        raise FileNotFoundError(
+            f"{settings.dbt_manifest} is missing: run `outcomes dbt parse` (outcomes run/demo/airflow do it)"
+        )
+    profile = ProfileConfig(
+        profile_name="outcomes", target_name="warehouse", profiles_yml_filepath=project / "profiles.yml"
+    )
+    dbt_vars = {"as_of": AS_OF}
+    mode = execution_mode()
+
+    @dag(
+        dag_id="build_outcomes",
+        schedule=build_schedule(),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["outcomes", "build", "dbt"],
+        default_args=default_args(),
+        doc_md=doc_md,
+        params={
+            "as_of": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Build as of this day (YYYY-MM-DD, the end of the day UTC). Empty: today, UTC.",
+            )
+        },
+    )
+    def build_outcomes() -> None:
+        @task
+        def resolve_as_of(params: dict[str, Any] | None = None) -> str:
+            """The build's as-of date: the `as_of` param, or today (UTC). Every dbt step uses it."""
+            value = (params or {}).get("as_of") or dt.datetime.now(dt.UTC).date().isoformat()
+            dt.date.fromisoformat(value)  # a clear error for a malformed date
+            return str(value)
+
+        as_of = resolve_as_of()
+        dbt = DbtTaskGroup(
+            group_id="dbt",
+            project_config=ProjectConfig(
+                dbt_project_path=project,
+                manifest_path=settings.dbt_manifest,
+                dbt_vars=dbt_vars,
+                install_dbt_deps=False,  # the project uses no packages
+            ),
+            profile_config=profile,
+            execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL,
+                invocation_mode=InvocationMode.DBT_RUNNER,
+            ),
+            render_config=RenderConfig(
+                load_method=LoadMode.DBT_MANIFEST,
+                exclude=["path:snapshots"],
+                # watcher: the producer's `dbt build` runs every test in order; local: one
+                # `dbt build` per model, multi-parent tests after all their parents
+                test_behavior=TestBehavior.AFTER_EACH if mode == "watcher" else TestBehavior.BUILD,
+                should_detach_multiple_parents_tests=mode == "local",
+                # a unix-socket warehouse has no host for Cosmos' asset URIs: we emit our own
+                emit_datasets=False,
+            ),
+            operator_args={"execution_timeout": dt.timedelta(hours=2)},
+        )
+        if mode == "watcher":
+            _consumers_after_producer(dbt)
+        # the steps after the build: the same project, profile and as-of date
+        after_build: dict[str, Any] = {
+            "project_dir": str(project),
+            "profile_config": profile,
+            "vars": dbt_vars,
+            "install_deps": False,
+            "emit_datasets": False,
+        }
+        snapshot_history = DbtSnapshotLocalOperator(
+            task_id="snapshot_history",
+            doc_md="dbt snapshots of the employment marts into schema `history` (SCD type 2).",
+            **after_build,
+        )
+        generate_docs = DbtDocsLocalOperator(
+            task_id="generate_docs",
+            callback=copy_docs,
+            **after_build,
+            doc_md="`dbt docs generate`, kept under $OUTCOMES_HOME/dbt/docs and served in the Airflow UI.",
+        )
+        announce = EmptyOperator(task_id="announce", outlets=[marts_asset()])
+        as_of >> dbt >> snapshot_history >> generate_docs >> announce
+
+    return build_outcomes()

@@ -1,0 +1,31 @@
+"""The project's Airflow plugin: the dbt docs of the last build, inside the Airflow UI.
+
+Airflow's plugin manager imports every ``.py`` under ``plugins/`` as a top-level module, so the
+package (``plugins/outcomes/``) is kept out with ``.airflowignore`` and this one small file
+registers what the UI needs. The app requires the caller to be allowed to see plugin views
+(a plugin's FastAPI app is unauthenticated by default: notes-stack.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+
+from outcomes.webapp import create_app
+
+
+class OutcomesPlugin(AirflowPlugin):
+    name = "outcomes"
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": create_app(), "url_prefix": "/outcomes", "name": "outcomes"}
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "dbt docs (outcomes)",
+            "href": "/outcomes/dbt-docs/index.html",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "outcomes-dbt-docs",
+        }
+    ]
