@@ -31,7 +31,7 @@ targets as (
         participants.participant_id,
         participants.followup_ended_on,
         timepoints.timepoint_months,
-        (participants.randomised_on + timepoints.timepoint_months * interval '1 month')::date as target_date,
+        {{ months_after('participants.randomised_on', 'timepoints.timepoint_months') }} as target_date,
         timepoints.window_days_before,
         timepoints.window_days_after
 

@@ -18,15 +18,15 @@ final as (
         participants.participant_id,
         month_indexes.month_index,
         -- PostgreSQL interval arithmetic from day 0 every time: 31 Jan + 1 month = 28/29 Feb
-        (participants.randomised_on + month_indexes.month_index * interval '1 month')::date
+        {{ months_after('participants.randomised_on', 'month_indexes.month_index') }}
             as checkpoint_date,
         case
             when month_indexes.month_index >= 1
-                then (participants.randomised_on + (month_indexes.month_index - 1) * interval '1 month')::date
+                then {{ months_after('participants.randomised_on', 'month_indexes.month_index - 1') }}
         end as period_start_date,
         participants.randomised_on,
         participants.observed_until,
-        (participants.randomised_on + month_indexes.month_index * interval '1 month')::date
+        {{ months_after('participants.randomised_on', 'month_indexes.month_index') }}
             <= participants.observed_until as is_observed
 
     from participants

@@ -37,7 +37,7 @@ participant_horizons as (
         participants.randomised_on,
         participants.observed_until,
         horizons.horizon_months,
-        (participants.randomised_on + horizons.horizon_months * interval '1 month')::date as horizon_date,
+        {{ months_after('participants.randomised_on', 'horizons.horizon_months') }} as horizon_date,
         first_employment.first_employment_date
 
     from participants
