@@ -1,4 +1,4 @@
-"""The project's Airflow plugin: the dbt docs of the last build, inside the Airflow UI.
+"""The project's Airflow plugin: the dbt docs and the quality gate's Data Docs, in the Airflow UI.
 
 Airflow's plugin manager imports every ``.py`` under ``plugins/`` as a top-level module, so the
 package (``plugins/outcomes/``) is kept out with ``.airflowignore`` and this one small file
@@ -27,5 +27,12 @@ class OutcomesPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "outcomes-dbt-docs",
-        }
+        },
+        {
+            "name": "Quality gate (Data Docs)",
+            "href": "/outcomes/gate-docs/index.html",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "outcomes-gate-docs",
+        },
     ]

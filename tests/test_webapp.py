@@ -34,7 +34,12 @@ def token(client: Any) -> str:
 def test_the_plugin_is_registered_with_a_link_in_the_ui(client: Any, token: str) -> None:
     listed = client.get("/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}).json()
     ours = [p for p in listed["plugins"] if p["name"] == "outcomes"]
-    assert ours and ours[0]["external_views"][0]["href"] == "/outcomes/dbt-docs/index.html"
+    assert ours
+    links = {view["name"]: view["href"] for view in ours[0]["external_views"]}
+    assert links == {
+        "dbt docs (outcomes)": "/outcomes/dbt-docs/index.html",
+        "Quality gate (Data Docs)": "/outcomes/gate-docs/index.html",
+    }
 
 
 def test_the_docs_need_a_signed_in_user(client: Any) -> None:
@@ -56,3 +61,19 @@ def test_a_signed_in_user_reads_the_docs_of_the_last_build(
     # only the docs' own files, nothing else from the disk
     assert client.get("/outcomes/dbt-docs/..%2F..%2Fpg%2Fpostgresql.conf", headers=headers).status_code == 404
     assert client.get("/outcomes/dbt-docs/run_results.json", headers=headers).status_code == 404
+
+
+def test_the_gate_data_docs_need_a_signed_in_user_and_stay_inside_their_site(
+    client: Any, token: str, settings: Settings
+) -> None:
+    site = settings.gx_data_docs_dir
+    (site / "validations").mkdir(parents=True, exist_ok=True)
+    (site / "index.html").write_text("<html>gate results</html>")
+    (site / "validations" / "page.html").write_text("<html>one validation</html>")
+    assert client.get("/outcomes/gate-docs/index.html").status_code in {401, 403}
+    headers = {"Authorization": f"Bearer {token}"}
+    page = client.get("/outcomes/gate-docs/index.html", headers=headers)
+    assert page.status_code == 200 and "gate results" in page.text
+    assert "one validation" in client.get("/outcomes/gate-docs/validations/page.html", headers=headers).text
+    for outside in ("..%2F..%2F..%2Fpg%2Fpostgresql.conf", "%2Fetc%2Fpasswd", "validations"):
+        assert client.get(f"/outcomes/gate-docs/{outside}", headers=headers).status_code == 404

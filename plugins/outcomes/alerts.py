@@ -80,6 +80,10 @@ class OutcomesNotifier(BaseNotifier):
                 )
             )
             return
+        if task_id == "quality_gate":
+            # the exception lists every failed expectation with its observed value
+            send(Alert("gate_blocked", f"{dag_id}: the publish was blocked; {error}", details))
+            return
         where = f"{dag_id}.{task_id}" if task_id else str(dag_id)
         send(Alert("task_failed", f"{where} failed: {error or 'see the task log'}", details))
 

@@ -1,7 +1,7 @@
 """The nightly job in-process: every DAG of the pipeline, in order, with ``dag.test()``.
 
 Used by ``outcomes run`` and ``outcomes demo``. Exit codes (DESIGN.md): 0 success, 1 failure,
-2 usage, 3 the quality gate blocked the publish (once the gate exists).
+2 usage, 3 the quality gate blocked the publish (the published marts are unchanged).
 """
 
 from __future__ import annotations
@@ -41,7 +41,17 @@ class PipelineResult:
     def exit_code(self) -> int:
         if all(run.succeeded for run in self.runs):
             return EXIT_OK
+        if self.gate_blocked:
+            return EXIT_GATE_BLOCKED
         return EXIT_FAILURE
+
+    @property
+    def gate_blocked(self) -> bool:
+        """The build failed at the quality gate (and nowhere else)."""
+        return any(
+            run.dag_id == "build_outcomes" and run.task_states.get("quality_gate") == "failed"
+            for run in self.runs
+        )
 
 
 def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = None) -> PipelineResult:
@@ -68,7 +78,25 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
             break
     result.seconds = time.monotonic() - started
     _print_ledger(settings, console)
+    if any(run.dag_id == "build_outcomes" for run in result.runs):
+        _print_gate(warehouse, console, failures_only=not result.gate_blocked)
     return result
+
+
+def _print_gate(warehouse: Any, console: Console, *, failures_only: bool) -> None:
+    from outcomes.quality.results import headline, last_gate_run
+
+    run = last_gate_run(warehouse)
+    if run is None:
+        return
+    console.print(f"  {headline(run)}")
+    for item in run.results:
+        if not item["success"]:
+            colour = "red" if item["severity"] == "error" else "yellow"
+            console.print(f"    [{colour}]{item['severity']}[/] {item['expectation']}: {item['observed']}")
+    if failures_only and not run.failed_errors and not run.failed_warnings:
+        return
+    console.print("  every result: `outcomes status`; Data Docs: the Airflow UI, Browse > Quality gate")
 
 
 def _print_ledger(settings: Settings, console: Console) -> None:

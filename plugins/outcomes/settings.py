@@ -82,6 +82,16 @@ class Settings:
         return self.home / "cosmos"
 
     @property
+    def gx_dir(self) -> Path:
+        """The quality gate's Great Expectations file context (suites, results, Data Docs)."""
+        return self.home / "gx"
+
+    @property
+    def gx_data_docs_dir(self) -> Path:
+        """The gate's Data Docs site, served in the Airflow UI."""
+        return self.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+    @property
     def alerts_log(self) -> Path:
         return self.home / "alerts.log"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from outcomes.settings import Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from outcomes.quality.results import GateRun
 
 SOURCES = ("trial", "registry", "welfare", "employment")
 
@@ -41,6 +43,8 @@ class Status:
     landing: list[LandingSource]
     ledger: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    gate: GateRun | None = None
+    published: dict[str, Any] | None = None
 
 
 def _warehouse_status(settings: Settings) -> WarehouseStatus:
@@ -129,16 +133,29 @@ def _alerts(settings: Settings, last: int = 5) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()[-last:]
 
 
+def _gate(settings: Settings, warehouse: WarehouseStatus) -> tuple[GateRun | None, dict[str, Any] | None]:
+    if not warehouse.running or warehouse.revision is None or warehouse.revision < "0004":
+        return None, None
+    from outcomes.quality.results import last_gate_run, last_published
+    from outcomes.warehouse.connection import resolve
+
+    resolved = resolve(settings, start=False)
+    return last_gate_run(resolved), last_published(resolved)
+
+
 def collect_status(settings: Settings) -> Status:
     """Gather the status. Never starts the embedded warehouse."""
     landing = _landing_status(settings)
     warehouse = _warehouse_status(settings)
+    gate, published = _gate(settings, warehouse)
     return Status(
         settings=settings,
         warehouse=warehouse,
         landing=landing,
         ledger=_ledger(settings, warehouse),
         alerts=_alerts(settings),
+        gate=gate,
+        published=published,
     )
 
 
@@ -183,6 +200,30 @@ def render_status(console: Console, status: Status) -> None:
         console.print("[bold]deliveries applied[/] (details: `outcomes deliveries`)")
         for line in status.ledger:
             console.print(f"  {line}")
+    if status.published:
+        pub = status.published
+        console.print(
+            f"[bold]published marts[/] build {pub['build_id']} as of {pub['as_of_date']}, "
+            f"gate {pub['gate_result']}, published {str(pub['published_at'])[:19]}"
+        )
+    if status.gate:
+        from outcomes.quality.results import headline
+
+        console.print(f"[bold]last quality gate[/] {headline(status.gate)}")
+        results = Table(title_justify="left")
+        for column in ("expectation", "severity", "result", "observed"):
+            results.add_column(column, overflow="fold")
+        for result in status.gate.results:
+            outcome = (
+                "[green]pass[/]"
+                if result["success"]
+                else ("[red]FAIL[/]" if result["severity"] == "error" else "[yellow]warn[/]")
+            )
+            results.add_row(result["expectation"], result["severity"], outcome, result["observed"] or "")
+        console.print(results)
+        console.print(
+            f"  Data Docs: {settings.gx_data_docs_dir / 'index.html'} (Airflow UI: Browse > Quality gate)"
+        )
     if status.alerts:
         console.print(f"[bold]last alerts[/] ({settings.alerts_log})")
         for line in status.alerts:

@@ -44,3 +44,73 @@ def test_demo_generates_bootstraps_runs_and_says_where_to_look(
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "existing deliveries" in again.stdout
+
+
+def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gate(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    """After the demo published: the trial's next full snapshot is valid but silently lacks three
+    randomised participants. The loader accepts it (it breaks no contract); the gate blocks the
+    publish, `outcomes run` exits 3 naming the expectation, an alert goes out, `outcomes status`
+    shows it, and analysts keep reading yesterday's marts."""
+    import csv
+    import datetime as dt
+    import json
+
+    from support.deliveries import write_delivery
+
+    from outcomes.ingest.landing import complete_deliveries
+
+    landing = Path(settings.landing)
+    latest = complete_deliveries(landing, "trial")[-1]
+    with open(Path(str(latest)) / "enrolment.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    lost = [r["participant_id"] for r in rows if r.get("randomised_on")][:3]
+    kept = [r for r in rows if r["participant_id"] not in lost]
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    delivery_id = now.strftime("%Y%m%dT%H%MZ")
+    assert delivery_id > latest.name
+    write_delivery(landing, "trial", delivery_id, {"enrolment.csv": kept})
+
+    with psycopg.connect(warehouse.url()) as conn:
+        published_before = conn.execute(
+            "select build_id from meta.published_builds order by published_at desc limit 1"
+        ).fetchone()
+        marts_before = conn.execute(
+            "select md5(string_agg(d::text, '|' order by d::text)) from marts.dim_participants d"
+        ).fetchone()
+    assert published_before is not None
+
+    done = subprocess.run(
+        [OUTCOMES, "run"], capture_output=True, text=True, env=dict(os.environ), timeout=600, check=False
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "drift_participants.no_participant_lost" in done.stdout
+    assert "NOT published" in done.stdout
+
+    with psycopg.connect(warehouse.url()) as conn:
+        status = conn.execute(
+            "select status from meta.deliveries where source = 'trial' and delivery_id = %s", (delivery_id,)
+        ).fetchone()
+        published_after = conn.execute(
+            "select build_id from meta.published_builds order by published_at desc limit 1"
+        ).fetchone()
+        marts_after = conn.execute(
+            "select md5(string_agg(d::text, '|' order by d::text)) from marts.dim_participants d"
+        ).fetchone()
+        conn.execute("set role outcomes_analyst")
+        still_there = conn.execute(
+            "select count(*) from marts.dim_participants where participant_id = any(%s)", (lost,)
+        ).fetchone()
+    assert status == ("loaded",)  # contract-valid: the loader had no reason to refuse it
+    assert published_after == published_before and marts_after == marts_before
+    assert still_there == (len(lost),)
+
+    alerts = [json.loads(line) for line in settings.alerts_log.read_text().splitlines()]
+    blocked = [a for a in alerts if a["kind"] == "gate_blocked"]
+    assert blocked and "drift_participants.no_participant_lost" in blocked[-1]["summary"]
+    shown = subprocess.run(
+        [OUTCOMES, "status"], capture_output=True, text=True, env=dict(os.environ), timeout=120, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "blocked" in shown.stdout and "no_participant_lost" in shown.stdout and "FAIL" in shown.stdout

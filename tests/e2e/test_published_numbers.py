@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.builds import build_gate_publish
 from support.prom_reference import expected_prom_scores
 
 from outcomes.demo.sources import generate_sources
@@ -22,6 +23,7 @@ from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
 from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Warehouse
+from outcomes.warehouse.publish import CANDIDATE
 
 pytestmark = pytest.mark.slow
 UNTIL = dt.date(2026, 11, 21)
@@ -57,8 +59,8 @@ def trial(warehouse: Warehouse, settings: Settings, landing: Path) -> Iterator[W
         for source in ("trial", "registry", "welfare", "employment"):
             for delivery in complete_deliveries(landing, source):
                 assert apply_delivery(conn, delivery, pseudonymise=pseudonymise).status != "quarantined"
-    result = run_dbt(settings, scratch, ["build"], as_of=UNTIL)
-    assert result.success, result.failures
+    report = build_gate_publish(settings, scratch, UNTIL)
+    assert report.status == "passed", report.message()
     yield scratch
     with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
@@ -98,13 +100,13 @@ def test_the_analyst_reads_the_marts(trial: Warehouse) -> None:
         assert states is not None and states[0] >= 6  # a realistic mix of states
 
 
-def checksums(warehouse: Warehouse) -> dict[str, str]:
+def checksums(warehouse: Warehouse, schema: str = "marts") -> dict[str, str]:
     with psycopg.connect(warehouse.url()) as conn:
         return {
             table: str(
                 conn.execute(
                     "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                    f"from marts.{table} t"
+                    f"from {schema}.{table} t"
                 ).fetchone()
             )
             for table in MARTS
@@ -114,14 +116,14 @@ def checksums(warehouse: Warehouse) -> dict[str, str]:
 def test_the_same_raw_rows_and_as_of_give_the_same_marts_bit_for_bit(
     trial: Warehouse, settings: Settings
 ) -> None:
-    before = checksums(trial)
-    assert run_dbt(settings, trial, ["run"], as_of=UNTIL).success
-    assert checksums(trial) == before
+    before = checksums(trial)  # the published build
+    assert run_dbt(settings, trial, ["run"], as_of=UNTIL).success  # a rebuild, into the candidate
+    assert checksums(trial, CANDIDATE) == before
     # A different as-of date is a different world: the 24-month horizon moves.
     assert run_dbt(settings, trial, ["run"], as_of=UNTIL - dt.timedelta(days=400)).success
-    assert checksums(trial) != before
+    assert checksums(trial, CANDIDATE) != before
     assert run_dbt(settings, trial, ["run"], as_of=UNTIL).success
-    assert checksums(trial) == before
+    assert checksums(trial, CANDIDATE) == before
 
 
 def test_no_dbt_files_are_written_into_the_checkout(settings: Settings) -> None:
@@ -214,19 +216,20 @@ def test_history_answers_what_the_numbers_said_on_an_earlier_night(
     rate that moved has three, and night 1's numbers are one query away. A repeated snapshot
     adds nothing."""
     history = "select study, arm, horizon_months, count(*) from history.agg_employment_rates group by 1, 2, 3"
-    build = ["build", "--exclude", "resource_type:snapshot"]
-    assert run_dbt(settings, trial, build, as_of=UNTIL - dt.timedelta(days=10)).success
-    assert run_dbt(settings, trial, ["snapshot"]).success
+    # rewinding ten days moves rates beyond the gate's nightly drift bounds: a stated reason
+    build_gate_publish(settings, trial, UNTIL - dt.timedelta(days=10), drift_reason="history test: night 1")
+    snapshot = ["snapshot"]
+    assert run_dbt(settings, trial, snapshot, marts_schema="marts").success
     with psycopg.connect(trial.url(), autocommit=True) as conn:
         night1 = conn.execute("select clock_timestamp()").fetchone()
         assert night1 is not None
     old = all_rates(trial)
-    assert run_dbt(settings, trial, build, as_of=UNTIL).success
-    assert run_dbt(settings, trial, ["snapshot"]).success
+    build_gate_publish(settings, trial, UNTIL, drift_reason="history test: night 2")
+    assert run_dbt(settings, trial, snapshot, marts_schema="marts").success
     new = all_rates(trial)
     with psycopg.connect(trial.url()) as conn:
         before_repeat = conn.execute(history).fetchall()
-    assert run_dbt(settings, trial, ["snapshot"]).success
+    assert run_dbt(settings, trial, snapshot, marts_schema="marts").success
     with psycopg.connect(trial.url()) as conn:
         conn.execute("set role outcomes_analyst")
         then = conn.execute(

@@ -1,8 +1,12 @@
 """The ``build_outcomes`` DAG's shape, built here so ``dags/build_outcomes.py`` stays wiring.
 
-resolve_as_of -> dbt (astronomer-cosmos, rendered from the parsed manifest: every model with its
-tests) -> snapshot_history (dbt snapshots into ``history``) -> generate_docs (dbt docs, served in
-the Airflow UI) -> announce (emits the ``marts`` Asset).
+Write, audit, publish (DESIGN.md): resolve_as_of -> start_build (a build id, an empty candidate
+schema) -> dbt (astronomer-cosmos, rendered from the parsed manifest: every model with its tests,
+the marts into ``marts_candidate``) -> quality_gate (the Great Expectations suites of
+``expectations/``; fails the run, and so alerts, when an error-level expectation fails) -> publish
+(one transaction swaps the candidate in as ``marts``, records ``meta.published_builds``, emits the
+``published`` Asset) -> snapshot_history (dbt snapshots of the published marts into ``history``)
+-> generate_docs (dbt docs of the published marts, served in the Airflow UI).
 
 Nothing here touches a database or imports dbt at parse time: Cosmos reads the manifest
 (``LoadMode.DBT_MANIFEST``), and the connection reaches dbt through the ``OUTCOMES_DBT_*``
@@ -17,7 +21,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from outcomes.assets import RAW_ASSETS
@@ -32,9 +35,9 @@ DEFAULT_EXECUTION = "watcher"
 AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
 
 
-def marts_asset() -> Asset:
-    """Emitted by ``build_outcomes`` when the marts (and history and docs) were rebuilt."""
-    return Asset(name="marts", uri="x-outcomes://warehouse/marts", group="outcomes")
+def published_asset() -> Asset:
+    """Emitted by ``build_outcomes`` when a build passed the gate and was published as ``marts``."""
+    return Asset(name="published", uri="x-outcomes://warehouse/marts/published", group="outcomes")
 
 
 def build_schedule() -> AssetOrTimeSchedule:
@@ -130,7 +133,16 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
                 type=["null", "string"],
                 format="date",
                 description="Build as of this day (YYYY-MM-DD, the end of the day UTC). Empty: today, UTC.",
-            )
+            ),
+            "drift_reason": Param(
+                None,
+                type=["null", "string"],
+                description=(
+                    "Why row counts or rates may move beyond the gate's drift bounds this time (e.g. "
+                    "'registry backfill of 2025'). Given: drift publishes with a warning and the "
+                    "reason is kept in meta.gate_runs. Empty: drift beyond the bounds blocks."
+                ),
+            ),
         },
     )
     def build_outcomes() -> None:
@@ -141,7 +153,33 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
             dt.date.fromisoformat(value)  # a clear error for a malformed date
             return str(value)
 
+        @task
+        def start_build() -> str:
+            """A build id, and an empty candidate schema (`marts_candidate`) for dbt to write into."""
+            from outcomes.quality import tasks
+
+            return tasks.start_build()
+
+        @task(execution_timeout=dt.timedelta(minutes=30))
+        def quality_gate(
+            build_id: str, as_of: str, params: dict[str, Any] | None = None, run_id: str | None = None
+        ) -> dict[str, Any]:
+            """The Great Expectations gate on the candidate: error-level failures block the publish."""
+            from outcomes.quality import tasks
+
+            return tasks.quality_gate(build_id, as_of, (params or {}).get("drift_reason"), run_id)
+
+        @task(outlets=[published_asset()])
+        def publish(
+            build_id: str, as_of: str, gate: dict[str, Any], run_id: str | None = None
+        ) -> dict[str, Any]:
+            """One transaction: the candidate becomes `marts`, with grants; meta.published_builds."""
+            from outcomes.quality import tasks
+
+            return tasks.publish_build(build_id, as_of, gate, run_id)
+
         as_of = resolve_as_of()
+        build_id = start_build()
         dbt = DbtTaskGroup(
             group_id="dbt",
             project_config=ProjectConfig(
@@ -169,26 +207,29 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
         )
         if mode == "watcher":
             _consumers_after_producer(dbt)
-        # the steps after the build: the same project, profile and as-of date
-        after_build: dict[str, Any] = {
+        # the steps after the publish: the same project, profile and as-of date, on `marts`
+        after_publish: dict[str, Any] = {
             "project_dir": str(project),
             "profile_config": profile,
-            "vars": dbt_vars,
+            "vars": {**dbt_vars, "marts_schema": "marts"},
             "install_deps": False,
             "emit_datasets": False,
         }
         snapshot_history = DbtSnapshotLocalOperator(
             task_id="snapshot_history",
-            doc_md="dbt snapshots of the employment marts into schema `history` (SCD type 2).",
-            **after_build,
+            doc_md="dbt snapshots of the published employment marts into schema `history` (SCD type 2).",
+            **after_publish,
         )
         generate_docs = DbtDocsLocalOperator(
             task_id="generate_docs",
             callback=copy_docs,
-            **after_build,
+            **after_publish,
             doc_md="`dbt docs generate`, kept under $OUTCOMES_HOME/dbt/docs and served in the Airflow UI.",
         )
-        announce = EmptyOperator(task_id="announce", outlets=[marts_asset()])
-        as_of >> dbt >> snapshot_history >> generate_docs >> announce
+        # XComArgs: resolved to their values when the tasks run
+        gate = quality_gate(build_id, as_of)  # type: ignore[arg-type]
+        published = publish(build_id, as_of, gate)  # type: ignore[arg-type]
+        as_of >> build_id >> dbt >> gate
+        published >> snapshot_history >> generate_docs
 
     return build_outcomes()

@@ -17,9 +17,10 @@ from typing import Any
 
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
+from outcomes.warehouse.publish import CANDIDATE
 
 
-def dbt_environ(warehouse: Warehouse, *, schema: str = "marts") -> dict[str, str]:
+def dbt_environ(warehouse: Warehouse, *, schema: str = CANDIDATE) -> dict[str, str]:
     """The ``OUTCOMES_DBT_*`` variables the profile reads, for ``warehouse``."""
     from sqlalchemy.engine import make_url
 
@@ -66,9 +67,13 @@ def run_dbt(
     args: list[str],
     *,
     as_of: dt.date | None = None,
-    schema: str = "marts",
+    marts_schema: str = CANDIDATE,
 ) -> DbtOutcome:
-    """Run ``dbt <args>`` on the project against ``warehouse``, as of ``as_of`` (default today UTC)."""
+    """Run ``dbt <args>`` on the project against ``warehouse``, as of ``as_of`` (default today UTC).
+
+    The marts build into ``marts_schema``: the candidate schema unless a step after a publish
+    (snapshots, docs) reads the published ``marts``.
+    """
     from dbt.cli.main import dbtRunner
 
     project = str(settings.dbt_project_dir)
@@ -85,8 +90,8 @@ def run_dbt(
     ]
     if args and args[0] in {"build", "run", "test", "compile", "snapshot", "seed", "docs", "parse", "ls"}:
         day = as_of or dt.datetime.now(dt.UTC).date()
-        full += ["--vars", json.dumps({"as_of": day.isoformat()})]
-    with _environ(dbt_environ(warehouse, schema=schema)):
+        full += ["--vars", json.dumps({"as_of": day.isoformat(), "marts_schema": marts_schema})]
+    with _environ(dbt_environ(warehouse)):
         result = dbtRunner().invoke(full)
     outcome = DbtOutcome(command=" ".join(args), success=bool(result.success))
     for node in _results(result.result):

@@ -1,0 +1,15 @@
+"""Value sets and ranges from domain.md that more than one suite checks (not a suite: starts with _)."""
+
+from __future__ import annotations
+
+#: Each questionnaire score's range (domain.md "Questionnaires").
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "odi_pct": (0, 100),
+    "nrs_pain_intensity": (0, 10),
+    "nrs_pain_bother": (0, 10),
+    "hscl25_total": (1, 4),
+    "hscl25_anxiety": (1, 4),
+    "hscl25_depression": (1, 4),
+    "eq5d_index": (-0.594, 1),  # the UK TTO 1997 value set's worst and best states
+    "eq5d_vas": (0, 100),
+}

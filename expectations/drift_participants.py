@@ -1,0 +1,37 @@
+"""Volume: no randomised participant of the last published build may disappear.
+
+A participant who was erased (withdrew consent, see the loader's erasure register) is the only
+one allowed to go; anyone else missing means a delivery lost them. Skipped before the first publish.
+"""
+
+from __future__ import annotations
+
+from outcomes.quality.suite import Dataset, GateContext, no_violations
+
+
+def build(gate: GateContext) -> Dataset | None:
+    if gate.published is None or "dim_participants" not in gate.published_tables:
+        return None
+    query = f"""
+        select published.participant_id, published.study, published.arm
+        from {gate.published_table("dim_participants")} as published
+        left join {gate.table("dim_participants")} as candidate using (participant_id)
+        where candidate.participant_id is null
+          and published.participant_id not in (select participant_id from pending.erasures)
+    """
+    return Dataset(
+        name="drift_participants",
+        query=query,
+        expectations=[
+            no_violations(
+                "drift_participants.no_participant_lost",
+                """
+                select study, arm, count(*) as participants_lost from {batch}
+                group by study, arm
+                """,
+                severity="error",
+                description="every randomised participant of the published build is still there "
+                "(erased participants excepted)",
+            )
+        ],
+    )

@@ -1,0 +1,60 @@
+"""Drift: each arm's employment rates against the last published build (agg_employment_rates).
+
+ITT rates may move at most OUTCOMES_GATE_MAX_ITT_RATE_CHANGE_PP points; complete-case rates at most
+OUTCOMES_GATE_MAX_COMPLETE_CASE_RATE_CHANGE_PP where both builds know enough participants
+(OUTCOMES_GATE_MIN_KNOWN_FOR_RATE_DRIFT; a few known people swing a complete-case rate by design).
+With a drift reason a larger move publishes with a warning. Skipped before the first publish.
+"""
+
+from __future__ import annotations
+
+from outcomes.quality.suite import Dataset, GateContext, no_violations
+
+
+def build(gate: GateContext) -> Dataset | None:
+    if gate.published is None or "agg_employment_rates" not in gate.published_tables:
+        return None
+    bounds = gate.config
+    severity = "warn" if gate.drift_reason else "error"
+    accepted = f" (drift accepted: {gate.drift_reason})" if gate.drift_reason else ""
+    query = f"""
+        select
+            study, arm, horizon_months,
+            published.rate_itt_pct as published_itt_pct,
+            candidate.rate_itt_pct as candidate_itt_pct,
+            published.rate_complete_case_pct as published_complete_case_pct,
+            candidate.rate_complete_case_pct as candidate_complete_case_pct,
+            least(published.n_known, candidate.n_known) as fewest_known
+        from {gate.published_table("agg_employment_rates")} as published
+        join {gate.table("agg_employment_rates")} as candidate using (study, arm, horizon_months)
+    """
+    return Dataset(
+        name="drift_rates",
+        query=query,
+        expectations=[
+            no_violations(
+                "drift_rates.itt_rates_within_bounds",
+                f"""
+                select study, arm, horizon_months, published_itt_pct, candidate_itt_pct from {{batch}}
+                where abs(candidate_itt_pct - published_itt_pct) > {bounds.max_itt_rate_change_pp}
+                """,
+                severity=severity,
+                description=f"each ITT employment rate moved at most {bounds.max_itt_rate_change_pp:g} "
+                "points from the published build" + accepted,
+            ),
+            no_violations(
+                "drift_rates.complete_case_rates_within_bounds",
+                f"""
+                select study, arm, horizon_months, published_complete_case_pct, candidate_complete_case_pct
+                from {{batch}}
+                where fewest_known >= {bounds.min_known_for_rate_drift}
+                  and abs(candidate_complete_case_pct - published_complete_case_pct)
+                      > {bounds.max_complete_case_rate_change_pp}
+                """,
+                severity=severity,
+                description="each complete-case employment rate (where both builds know "
+                f">= {bounds.min_known_for_rate_drift}) moved at most "
+                f"{bounds.max_complete_case_rate_change_pp:g} points" + accepted,
+            ),
+        ],
+    )

@@ -1,0 +1,450 @@
+"""The quality gate on real data: every error-level expectation broken by a real row blocks the
+publish and leaves ``marts`` as it was; a warning publishes and alerts; readers never see a missing
+table or a mixed build while a publish swaps the candidate in.
+
+The module builds the synthetic trial once (real loader, real dbt into the candidate schema, the
+real gate, a real publish). Each case then restores the candidate to that build (a build of the same
+raw rows and as-of date gives the same marts, bit for bit: test_published_numbers.py), breaks it
+with one SQL statement and runs the gate's suite for the dataset concerned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from support.builds import build_gate_publish
+
+from outcomes.contracts.fnr import synthetic_fnr
+from outcomes.demo.sources import generate_sources
+from outcomes.ingest.landing import complete_deliveries
+from outcomes.ingest.loader import apply_delivery
+from outcomes.ingest.pseudonym import Pseudonymiser
+from outcomes.settings import Settings
+from outcomes.warehouse.bootstrap import ensure_database, migrate
+from outcomes.warehouse.connection import Role, Warehouse
+from outcomes.warehouse.publish import CANDIDATE, PUBLISHED, PublishError, publish
+
+pytestmark = pytest.mark.slow
+UNTIL = dt.date(2026, 11, 21)
+C = CANDIDATE
+ONE = f"(select min(participant_id) from {C}.dim_participants)"
+FNR = synthetic_fnr(dt.date(1980, 5, 17), 3)
+
+#: For every error-level expectation: one statement that breaks it with a real row.
+BREAKS: dict[str, str] = {
+    "dim_participants.participant_id_not_null": f"update {C}.dim_participants set participant_id = null "
+    f"where participant_id = {ONE}",
+    "dim_participants.participant_id_unique": f"insert into {C}.dim_participants "
+    f"select * from {C}.dim_participants limit 1",
+    "dim_participants.study_in_set": f"update {C}.dim_participants set study = 'PILOT2' where participant_id = {ONE}",
+    "dim_participants.arm_in_set": f"update {C}.dim_participants set arm = 'CONTROL' where participant_id = {ONE}",
+    "dim_participants.sex_in_set": f"update {C}.dim_participants set sex = 'X' where participant_id = {ONE}",
+    "dim_participants.age_in_range": f"update {C}.dim_participants set age_at_randomisation = 12 "
+    f"where participant_id = {ONE}",
+    "dim_participants.followup_end_reason_in_set": f"update {C}.dim_participants "
+    f"set followup_end_reason = 'MOVED' where participant_id = {ONE}",
+    "dim_participants.randomised_by_as_of": f"update {C}.dim_participants set randomised_on = date '2026-12-01' "
+    f"where participant_id = {ONE}",
+    "dim_participants.dates_in_order": f"update {C}.dim_participants "
+    f"set intervention_ended_on = randomised_on - 1 where participant_id = {ONE}",
+    "dim_participants.observed_until_by_as_of": f"update {C}.dim_participants "
+    f"set observed_until = date '2026-12-24', followup_ended_on = null where participant_id = {ONE}",
+    "fct_participant_months.one_row_per_participant_month": f"insert into {C}.fct_participant_months "
+    f"select * from {C}.fct_participant_months limit 1",
+    "fct_participant_months.month_index_0_to_24": f"update {C}.fct_participant_months set month_index = 25 "
+    f"where participant_id = {ONE} and month_index = 24",
+    "fct_participant_months.25_months_per_participant": f"delete from {C}.fct_participant_months "
+    f"where participant_id = {ONE} and month_index = 24",
+    "fct_participant_months.same_participants_as_dim": f"delete from {C}.fct_participant_months "
+    f"where participant_id = {ONE}",
+    "fct_participant_months.checkpoint_is_r_plus_k_months": f"update {C}.fct_participant_months "
+    f"set checkpoint_date = checkpoint_date + 1 where participant_id = {ONE} and month_index = 5",
+    "fct_participant_months.observed_within_follow_up": f"update {C}.fct_participant_months set is_observed = true "
+    f"where (participant_id, month_index) = (select participant_id, month_index from {C}.fct_participant_months "
+    "where not is_observed order by 1, 2 limit 1)",
+    "fct_participant_months.work_participation_state_in_set": f"update {C}.fct_participant_months "
+    f"set work_participation_state = 'RETIRED' where participant_id = {ONE} and month_index = 3",
+    "fct_participant_months.benefit_on_checkpoint_in_set": f"update {C}.fct_participant_months "
+    f"set benefit_on_checkpoint = 'PENSION' where participant_id = {ONE} and month_index = 3",
+    "fct_participant_months.benefit_grade_0_to_100": f"update {C}.fct_participant_months "
+    f"set benefit_grade_pct = 150 where participant_id = {ONE} and month_index = 3",
+    "fct_participant_months.hours_in_range": f"update {C}.fct_participant_months "
+    f"set employed_hours_per_week = 0 where participant_id = {ONE} and month_index = 3",
+    **{
+        f"fct_participant_months.{column}_0_to_31": f"update {C}.fct_participant_months set {column} = 40 "
+        f"where participant_id = {ONE} and month_index = 3"
+        for column in (
+            "days_sykepenger",
+            "days_aap",
+            "days_uforetrygd",
+            "days_dagpenger",
+            "days_other_benefit",
+        )
+    },
+    "fct_employment_outcomes.one_row_per_participant_horizon": f"insert into {C}.fct_employment_outcomes "
+    f"select * from {C}.fct_employment_outcomes limit 1",
+    "fct_employment_outcomes.horizon_in_set": f"update {C}.fct_employment_outcomes set horizon_months = 9 "
+    f"where participant_id = {ONE} and horizon_months = 18",
+    "fct_employment_outcomes.5_horizons_per_participant": f"delete from {C}.fct_employment_outcomes "
+    f"where participant_id = {ONE} and horizon_months = 24",
+    "fct_employment_outcomes.first_employment_by_as_of": f"update {C}.fct_employment_outcomes "
+    f"set first_employment_date = date '2027-01-01' where participant_id = {ONE}",
+    "fct_employment_outcomes.days_to_first_employment_match": f"update {C}.fct_employment_outcomes "
+    "set days_to_first_employment = days_to_first_employment + 1 where participant_id = "
+    f"(select min(participant_id) from {C}.fct_employment_outcomes where first_employment_date is not null)",
+    "fct_employment_outcomes.employed_within_matches_date": f"update {C}.fct_employment_outcomes "
+    "set is_employed_within = false where is_employed_within and participant_id = "
+    f"(select min(participant_id) from {C}.fct_employment_outcomes where is_employed_within)",
+    "fct_employment_outcomes.employed_stays_employed": f"update {C}.fct_employment_outcomes "
+    "set is_employed_within = null where horizon_months = 24 and participant_id = "
+    f"(select min(participant_id) from {C}.fct_employment_outcomes where is_employed_within "
+    "and horizon_months = 3)",
+    "agg_employment_rates.one_row_per_study_arm_horizon": f"insert into {C}.agg_employment_rates "
+    f"select * from {C}.agg_employment_rates limit 1",
+    "agg_employment_rates.rate_complete_case_pct_0_to_100": f"update {C}.agg_employment_rates "
+    "set rate_complete_case_pct = 101 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
+    "agg_employment_rates.rate_itt_pct_0_to_100": f"update {C}.agg_employment_rates "
+    "set rate_itt_pct = -1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
+    "agg_employment_rates.denominators_nest": f"update {C}.agg_employment_rates "
+    "set n_employed = n_known + 1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
+    "agg_employment_rates.rates_match_counts": f"update {C}.agg_employment_rates "
+    "set rate_itt_pct = rate_itt_pct + 0.1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
+    "agg_employment_rates.randomised_match_participants": f"update {C}.agg_employment_rates "
+    "set n_randomised = n_randomised + 1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
+    "agg_consort_flow.one_row_per_study_arm": f"insert into {C}.agg_consort_flow "
+    f"select * from {C}.agg_consort_flow limit 1",
+    "agg_consort_flow.counts_add_up": f"update {C}.agg_consort_flow set n_lost_by_12m = n_randomised + 1 "
+    "where study = 'RCT' and arm = 'IPS'",
+    "agg_consort_flow.randomised_match_participants": f"update {C}.agg_consort_flow "
+    "set n_randomised = n_randomised + 1 where study = 'RCT' and arm = 'TAU'",
+    "fct_prom_scores.one_row_per_participant_timepoint": f"insert into {C}.fct_prom_scores "
+    f"select * from {C}.fct_prom_scores limit 1",
+    "fct_prom_scores.timepoint_in_set": f"update {C}.fct_prom_scores set timepoint_months = 3 "
+    f"where participant_id = {ONE} and timepoint_months = 24",
+    "fct_prom_scores.answered_within_window": f"update {C}.fct_prom_scores set answered_on = target_date + 100 "
+    f"where participant_id = {ONE} and timepoint_months = 0",
+    "fct_prom_scores.target_is_r_plus_k_months": f"update {C}.fct_prom_scores set target_date = target_date + 1 "
+    f"where participant_id = {ONE} and timepoint_months = 6",
+    "fct_prom_scores.answered_by_as_of": f"update {C}.fct_prom_scores set answered_on = date '2026-12-01' "
+    f"where participant_id = {ONE} and timepoint_months = 0",
+    **{
+        f"fct_prom_scores.{column}_in_range": f"update {C}.fct_prom_scores set {column} = {high + 1} "
+        f"where participant_id = {ONE} and timepoint_months = 0"
+        for column, high in (
+            ("odi_pct", 100),
+            ("nrs_pain_intensity", 10),
+            ("nrs_pain_bother", 10),
+            ("hscl25_total", 4),
+            ("hscl25_anxiety", 4),
+            ("hscl25_depression", 4),
+            ("eq5d_index", 1),
+            ("eq5d_vas", 100),
+        )
+    },
+    "agg_prom_trajectories.one_row_per_cell": f"insert into {C}.agg_prom_trajectories "
+    f"select * from {C}.agg_prom_trajectories limit 1",
+    "agg_prom_trajectories.measure_in_set": f"update {C}.agg_prom_trajectories set measure = 'sf36_pcs' "
+    "where measure = 'odi_pct' and timepoint_months = 0",
+    "agg_prom_trajectories.statistics_in_range": f"update {C}.agg_prom_trajectories set sd = -1 "
+    "where measure = 'odi_pct' and timepoint_months = 0",
+    "plausibility.no_employment_before_randomisation": f"update {C}.fct_employment_outcomes as o "
+    "set first_employment_date = d.randomised_on - 30, days_to_first_employment = -30 "
+    f"from {C}.dim_participants as d where d.participant_id = o.participant_id and o.participant_id = {ONE}",
+    "drift_participants.no_participant_lost": f"delete from {C}.dim_participants where participant_id = {ONE}",
+    "drift_volume.row_counts_within_bounds": f"delete from {C}.agg_prom_trajectories where measure <> 'odi_pct'",
+    "drift_rates.itt_rates_within_bounds": f"update {C}.agg_employment_rates set rate_itt_pct = "
+    "case when rate_itt_pct >= 50 then rate_itt_pct - 30 else rate_itt_pct + 30 end "
+    "where study = 'RCT' and arm = 'IPS' and horizon_months = 12",
+    "drift_rates.complete_case_rates_within_bounds": f"update {C}.agg_employment_rates "
+    "set rate_complete_case_pct = case when rate_complete_case_pct >= 50 then rate_complete_case_pct - 30 "
+    "else rate_complete_case_pct + 30 end where study = 'RCT' and arm = 'IPS' and horizon_months = 12",
+    "privacy.no_fnr_like_values": f"update {C}.dim_participants set site = '{FNR}' where participant_id = {ONE}",
+}
+
+
+@pytest.fixture(scope="module")
+def gated(
+    warehouse: Warehouse, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    """A warehouse with the synthetic trial built, gated and published once, and a candidate again."""
+    landing = tmp_path_factory.mktemp("gate-landing")
+    generate_sources(landing, seed=42, until=UNTIL)
+    name = f"{warehouse.database}_gate_{secrets.token_hex(3)}"
+    ensure_database(warehouse, name)
+    scratch = warehouse.for_database(name)
+    migrate(scratch)
+    with psycopg.connect(scratch.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_loader")
+        for source in ("trial", "registry", "welfare", "employment"):
+            for delivery in complete_deliveries(landing, source):
+                apply_delivery(conn, delivery, pseudonymise=Pseudonymiser(b"g" * 64))
+    report = build_gate_publish(settings, scratch, UNTIL)
+    assert report.status == "passed", report.message()  # the first build: no drift to compare yet
+    yield scratch
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def restore_candidate(warehouse: Warehouse, source: str = PUBLISHED) -> None:
+    """The candidate as a rebuild of the same raw rows gives: a copy of the published build."""
+    with psycopg.connect(warehouse.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_owner")
+        conn.execute(f"drop schema if exists {C} cascade")
+        conn.execute(f"create schema {C}")
+        for (table,) in conn.execute(
+            "select tablename from pg_tables where schemaname = %s", (source,)
+        ).fetchall():
+            conn.execute(f"create table {C}.{table} as table {source}.{table}")
+
+
+def marts_fingerprint(warehouse: Warehouse) -> dict[str, object]:
+    """Every published table's rows, hashed, and the publish ledger."""
+    with psycopg.connect(warehouse.url()) as conn:
+        tables = [r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'marts'")]
+        prints = {
+            t: conn.execute(
+                f"select md5(string_agg(x::text, '|' order by x::text)) from marts.{t} as x"
+            ).fetchone()
+            for t in sorted(tables)
+        }
+        prints["published_builds"] = conn.execute("select count(*) from meta.published_builds").fetchone()
+    return prints
+
+
+def dataset_of(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def test_every_error_level_expectation_has_a_breaking_case(gated: Warehouse, settings: Settings) -> None:
+    from outcomes.quality.config import load_gate_config
+    from outcomes.quality.gate import context_for, suite_modules
+
+    restore_candidate(gated)
+    with psycopg.connect(gated.url()) as conn:
+        gate = context_for(conn, UNTIL, None, load_gate_config())
+    names = {
+        e.meta["name"]
+        for module in suite_modules(settings)
+        if (dataset := module.build(gate)) is not None
+        for e in dataset.expectations
+        if e.meta["severity"] == "error"
+    }
+    assert len(names) > 50
+    assert names == set(BREAKS)
+
+
+@pytest.mark.parametrize("expectation", sorted(BREAKS))
+def test_breaking_an_error_level_expectation_blocks_the_publish(
+    expectation: str, gated: Warehouse, settings: Settings
+) -> None:
+    from outcomes.quality.gate import new_build_id, record, run_gate
+
+    restore_candidate(gated)
+    before = marts_fingerprint(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_owner")
+        assert conn.execute(BREAKS[expectation]).rowcount != 0, "the break changed nothing"
+    report = run_gate(
+        settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=[dataset_of(expectation)]
+    )
+    record(gated, report)
+    failed = {o.name: o for o in report.failed("error")}
+    assert expectation in failed, report.message()
+    assert report.status == "blocked"
+    assert failed[expectation].observed not in {"0", "n/a", ""}
+    assert expectation in report.message() and failed[expectation].observed in report.message()
+    with pytest.raises(PublishError):
+        publish(gated, build_id=report.build_id, as_of=UNTIL, gate_result=report.status, gate_summary={})
+    assert marts_fingerprint(gated) == before
+
+
+def test_the_privacy_result_names_the_column_never_the_value(gated: Warehouse, settings: Settings) -> None:
+    from outcomes.quality.gate import new_build_id, run_gate
+
+    restore_candidate(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute(BREAKS["privacy.no_fnr_like_values"])
+    report = run_gate(settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=["privacy"])
+    (failure,) = report.failed("error")
+    assert "dim_participants" in failure.observed and "site" in failure.observed
+    assert FNR not in json.dumps(report.summary()) and FNR not in report.message()
+    results = list(settings.gx_dir.rglob(f"*{report.build_id}*"))
+    assert results, "the validation results are kept in the GX file context"
+    for path in results:
+        if path.is_file():
+            assert FNR not in path.read_text(errors="replace")
+
+
+def test_a_drift_reason_publishes_a_large_move_with_a_warning(gated: Warehouse, settings: Settings) -> None:
+    from outcomes.quality.gate import new_build_id, run_gate
+
+    restore_candidate(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute(BREAKS["drift_volume.row_counts_within_bounds"])
+    report = run_gate(
+        settings,
+        gated,
+        build_id=new_build_id(),
+        as_of=UNTIL,
+        datasets=["drift_volume"],
+        drift_reason="questionnaire measures withdrawn by the steering committee",
+    )
+    assert report.status == "warned"
+    assert [o.name for o in report.failed("warn")] == ["drift_volume.row_counts_within_bounds"]
+    assert report.summary()["drift_reason"].startswith("questionnaire measures")
+
+
+def test_a_warning_publishes_and_alerts(gated: Warehouse, settings: Settings) -> None:
+    from outcomes.quality import tasks
+    from outcomes.quality.gate import new_build_id
+
+    restore_candidate(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute(
+            f"""
+            update {C}.fct_participant_months
+            set employed_hours_per_week = 40, benefit_on_checkpoint = 'UFORETRYGD', benefit_grade_pct = 100,
+                is_employed = true
+            where participant_id = {ONE} and month_index = 3
+            """
+        )
+    build_id = new_build_id()
+    gate = tasks.quality_gate(build_id, UNTIL.isoformat(), None, "test-run", warehouse=gated)
+    assert gate["status"] == "warned", gate
+    assert gate["failed_errors"] == []
+    assert [f.split(":")[0] for f in gate["failed_warnings"]] == [
+        "plausibility.full_time_job_on_full_disability"
+    ]
+    tasks.publish_build(build_id, UNTIL.isoformat(), gate, "test-run", warehouse=gated)
+    alerts = [json.loads(line) for line in settings.alerts_log.read_text().splitlines()]
+    warned = [a for a in alerts if a["kind"] == "gate_warnings" and a["details"]["build_id"] == build_id]
+    assert warned and "plausibility.full_time_job_on_full_disability" in warned[0]["summary"]
+    with psycopg.connect(gated.url()) as conn:
+        conn.execute(f"set role {Role.ANALYST}")
+        hours = conn.execute(
+            f"select employed_hours_per_week from marts.fct_participant_months "
+            f"where participant_id = {ONE.replace(C, 'marts')} and month_index = 3"
+        ).fetchone()
+        assert hours is not None and hours[0] == 40
+        row = conn.execute(
+            "select gate_result, gate_summary, deliveries from meta.published_builds where build_id = %s",
+            (build_id,),
+        ).fetchone()
+    assert row is not None and row[0] == "warned"
+    assert row[1]["failed_warnings"] and set(row[2]) == {"trial", "registry", "welfare", "employment"}
+
+
+def test_a_blocked_gate_fails_the_task_with_every_failure_listed(
+    gated: Warehouse, settings: Settings
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from outcomes.quality import tasks
+    from outcomes.quality.gate import new_build_id
+
+    restore_candidate(gated)
+    before = marts_fingerprint(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute(BREAKS["fct_participant_months.25_months_per_participant"])
+        conn.execute(BREAKS["agg_employment_rates.denominators_nest"])
+    with pytest.raises(AirflowFailException) as failure:
+        tasks.quality_gate(new_build_id(), UNTIL.isoformat(), None, "test-run", warehouse=gated)
+    message = str(failure.value)
+    assert "blocked" in message
+    assert "fct_participant_months.25_months_per_participant" in message
+    assert "agg_employment_rates.denominators_nest" in message
+    assert "observed" in message
+    assert marts_fingerprint(gated) == before
+
+
+def test_readers_see_one_whole_build_or_the_other_during_publishes(
+    gated: Warehouse, settings: Settings
+) -> None:
+    """Two builds that differ in every table alternate as `marts` while an analyst queries in a loop."""
+    from outcomes.quality.gate import GateReport, new_build_id, record
+
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_owner")
+        conn.execute("drop schema if exists pristine cascade")
+        conn.execute("create schema pristine")
+        for (table,) in conn.execute("select tablename from pg_tables where schemaname = 'marts'").fetchall():
+            conn.execute(f"create table pristine.{table} as table marts.{table}")
+        conn.execute("set role outcomes_analyst")
+        full = conn.execute(
+            "select (select count(*) from marts.dim_participants), "
+            "(select sum(n_randomised) from marts.agg_consort_flow)::int"
+        ).fetchone()
+    assert full is not None and full[0] == full[1]
+
+    def candidate(smaller: bool) -> None:
+        restore_candidate(gated, "pristine")
+        if smaller:  # a whole, consistent build with the first participant of each arm gone
+            with psycopg.connect(gated.url(), autocommit=True) as conn:
+                conn.execute(f"delete from {C}.dim_participants where participant_id = {ONE}")
+                conn.execute(
+                    f"update {C}.agg_consort_flow set n_randomised = n_randomised - 1 "
+                    "where (study, arm) = (select study, arm from pristine.dim_participants "
+                    f"where participant_id = {ONE.replace(C, 'pristine')})"
+                )
+
+    seen: set[tuple[int, int]] = set()
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        with psycopg.connect(gated.url(role=Role.ANALYST), autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    row = conn.execute(
+                        "select (select count(*) from marts.dim_participants), "
+                        "(select sum(n_randomised) from marts.agg_consort_flow)::int"
+                    ).fetchone()
+                    assert row is not None
+                    seen.add((row[0], row[1]))
+                except Exception as error:  # a missing table, a failed lock, anything
+                    errors.append(repr(error))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    publishes = 0
+    try:
+        for i in range(12):
+            candidate(smaller=i % 2 == 0)
+            build_id = new_build_id()
+            # the gate ran on these builds above; here only the swap is under test
+            record(gated, GateReport(build_id=build_id, as_of=UNTIL))
+            publish(gated, build_id=build_id, as_of=UNTIL, gate_result="passed", gate_summary={})
+            publishes += 1
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert publishes == 12
+    assert errors == []
+    assert seen == {(full[0], full[1]), (full[0] - 1, full[1] - 1)}, seen
+    restore_candidate(gated, "pristine")  # leave the published build whole for the tests after this
+    record(gated, GateReport(build_id=(build_id := new_build_id()), as_of=UNTIL))
+    publish(gated, build_id=build_id, as_of=UNTIL, gate_result="passed", gate_summary={})
+
+
+def test_the_gate_keeps_data_docs_and_its_results(gated: Warehouse, settings: Settings) -> None:
+    """The fixture's whole-gate run: its Data Docs, and every expectation's row in meta."""
+    assert (settings.gx_data_docs_dir / "index.html").exists()
+    with psycopg.connect(gated.url()) as conn:
+        conn.execute(f"set role {Role.ANALYST}")  # analysts may read the gate's ledger
+        run = conn.execute(
+            "select build_id, status, expectations from meta.gate_runs where expectations >= 70 "
+            "order by checked_at limit 1"
+        ).fetchone()
+        assert run is not None and run[1] == "passed"
+        rows = conn.execute(
+            "select severity, count(*) from meta.gate_results where build_id = %s group by 1", (run[0],)
+        ).fetchall()
+    assert sum(n for _, n in rows) == run[2] and {s for s, _ in rows} == {"error", "warn"}
