@@ -1,6 +1,7 @@
 """Volume: each mart's row count against the last published build, within OUTCOMES_GATE_MAX_ROW_CHANGE_PCT.
 
-A mart of the published build missing from the candidate always counts. With a drift reason (the
+A mart of the published build missing from the candidate always counts; a mart that was empty has
+no baseline yet (the trial's first deliveries). With a drift reason (the
 build's ``drift_reason`` parameter) a larger move publishes with a warning, and the reason is kept.
 Skipped before the first publish.
 """
@@ -34,7 +35,8 @@ def build(gate: GateContext) -> Dataset | None:
                            as change_pct
                 from {{batch}}
                 where candidate_rows is null
-                   or abs(candidate_rows - published_rows) > {bound / 100.0} * published_rows
+                   or (published_rows > 0
+                       and abs(candidate_rows - published_rows) > {bound / 100.0} * published_rows)
                 """,
                 severity="warn" if gate.drift_reason else "error",
                 description=f"each mart's row count is within {bound:g} % of the published build's"

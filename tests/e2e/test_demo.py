@@ -81,8 +81,11 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
         ).fetchone()
     assert published_before is not None
 
+    from outcomes.ingest.pseudonym import KEY_FILE_ENV, ensure_demo_key
+
+    env = {**os.environ, KEY_FILE_ENV: str(ensure_demo_key(settings.home))}  # the demo's own key
     done = subprocess.run(
-        [OUTCOMES, "run"], capture_output=True, text=True, env=dict(os.environ), timeout=600, check=False
+        [OUTCOMES, "run"], capture_output=True, text=True, env=env, timeout=600, check=False
     )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "drift_participants.no_participant_lost" in done.stdout

@@ -12,7 +12,12 @@ from outcomes.warehouse.publish import prepare_candidate, publish
 
 
 def build_gate_publish(
-    settings: Settings, warehouse: Warehouse, as_of: dt.date, *, drift_reason: str | None = None
+    settings: Settings,
+    warehouse: Warehouse,
+    as_of: dt.date,
+    *,
+    drift_reason: str | None = None,
+    snapshot: bool = True,
 ) -> GateReport:
     """dbt build into the candidate, the whole gate, and the publish; fails the test if blocked."""
     prepare_candidate(warehouse)
@@ -28,4 +33,6 @@ def build_gate_publish(
         gate_result=report.status,
         gate_summary=report.summary(),
     )
+    if snapshot:  # as the DAG does after a publish: history records the published marts
+        assert run_dbt(settings, warehouse, ["snapshot"], marts_schema="marts").success
     return report

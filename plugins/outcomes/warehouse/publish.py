@@ -156,6 +156,11 @@ def _swap(
     conn.execute(f"alter schema {CANDIDATE} rename to {PUBLISHED}")
     conn.execute(f"grant usage on schema {PUBLISHED} to {Role.ANALYST}")
     conn.execute(f"grant select on all tables in schema {PUBLISHED} to {Role.ANALYST}")
+    # default privileges belong to a schema: give the new `marts` those the old one had
+    conn.execute(
+        f"alter default privileges for role {Role.OWNER} in schema {PUBLISHED} "
+        f"grant select on tables to {Role.ANALYST}"
+    )
     conn.execute(
         sql.SQL("comment on schema {} is {}").format(
             sql.Identifier(PUBLISHED),
