@@ -5,6 +5,8 @@ from __future__ import annotations
 from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
 
 E = gx.expectations
+#: The enrolment contract's value sets (contracts.md).
+VALUE_SETS = {"study": ["PILOT", "RCT"], "arm": ["IPS", "TAU"], "sex": ["F", "M"]}
 
 
 def build(gate: GateContext) -> Dataset:
@@ -30,30 +32,17 @@ def build(gate: GateContext) -> Dataset:
                 severity="error",
                 description="one row per participant",
             ),
-            expect(
-                E.ExpectColumnValuesToBeInSet,
-                "dim_participants.study_in_set",
-                column="study",
-                value_set=["PILOT", "RCT"],
-                severity="error",
-                description="study is PILOT or RCT",
-            ),
-            expect(
-                E.ExpectColumnValuesToBeInSet,
-                "dim_participants.arm_in_set",
-                column="arm",
-                value_set=["IPS", "TAU"],
-                severity="error",
-                description="arm is IPS or TAU",
-            ),
-            expect(
-                E.ExpectColumnValuesToBeInSet,
-                "dim_participants.sex_in_set",
-                column="sex",
-                value_set=["F", "M"],
-                severity="error",
-                description="sex is F or M",
-            ),
+            *[
+                expect(
+                    E.ExpectColumnValuesToBeInSet,
+                    f"dim_participants.{column}_in_set",
+                    column=column,
+                    value_set=values,
+                    severity="error",
+                    description=f"{column} is {' or '.join(values)}",
+                )
+                for column, values in VALUE_SETS.items()
+            ],
             expect(
                 E.ExpectColumnValuesToBeBetween,
                 "dim_participants.age_in_range",

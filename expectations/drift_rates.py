@@ -15,8 +15,6 @@ def build(gate: GateContext) -> Dataset | None:
     if gate.published is None or "agg_employment_rates" not in gate.published_tables:
         return None
     bounds = gate.config
-    severity = "warn" if gate.drift_reason else "error"
-    accepted = f" (drift accepted: {gate.drift_reason})" if gate.drift_reason else ""
     query = f"""
         select
             study, arm, horizon_months,
@@ -38,9 +36,9 @@ def build(gate: GateContext) -> Dataset | None:
                 select study, arm, horizon_months, published_itt_pct, candidate_itt_pct from {{batch}}
                 where abs(candidate_itt_pct - published_itt_pct) > {bounds.max_itt_rate_change_pp}
                 """,
-                severity=severity,
+                severity=gate.drift_severity,
                 description=f"each ITT employment rate moved at most {bounds.max_itt_rate_change_pp:g} "
-                "points from the published build" + accepted,
+                "points from the published build" + gate.drift_accepted,
             ),
             no_violations(
                 "drift_rates.complete_case_rates_within_bounds",
@@ -51,10 +49,10 @@ def build(gate: GateContext) -> Dataset | None:
                   and abs(candidate_complete_case_pct - published_complete_case_pct)
                       > {bounds.max_complete_case_rate_change_pp}
                 """,
-                severity=severity,
+                severity=gate.drift_severity,
                 description="each complete-case employment rate (where both builds know "
                 f">= {bounds.min_known_for_rate_drift}) moved at most "
-                f"{bounds.max_complete_case_rate_change_pp:g} points" + accepted,
+                f"{bounds.max_complete_case_rate_change_pp:g} points" + gate.drift_accepted,
             ),
         ],
     )

@@ -38,9 +38,9 @@ def build(gate: GateContext) -> Dataset | None:
                    or (published_rows > 0
                        and abs(candidate_rows - published_rows) > {bound / 100.0} * published_rows)
                 """,
-                severity="warn" if gate.drift_reason else "error",
+                severity=gate.drift_severity,
                 description=f"each mart's row count is within {bound:g} % of the published build's"
-                + (f" (drift accepted: {gate.drift_reason})" if gate.drift_reason else ""),
+                + gate.drift_accepted,
             )
         ],
     )

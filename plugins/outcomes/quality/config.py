@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 #: How often each source is expected to deliver (days), from its ingest DAG's schedule plus slack:
 #: trial, registry and employment nightly, welfare weekly.
@@ -63,19 +63,10 @@ def load_gate_config(env: Mapping[str, str] | None = None) -> GateConfig:
     env = os.environ if env is None else env
     base = GateConfig()
     values: dict[str, object] = {}
-    for name in (
-        "max_row_change_pct",
-        "max_itt_rate_change_pp",
-        "max_complete_case_rate_change_pp",
-        "min_known_for_rate_drift",
-        "max_checkpoint_disagreement_pct",
-        "full_time_hours",
-        "max_full_time_on_full_disability",
-        "min_baseline_questionnaire_pct",
-        "min_followup_questionnaire_pct",
-        "min_employment_checkpoint_pct",
-    ):
+    for name in (f.name for f in fields(GateConfig)):
         default = getattr(base, name)
+        if not isinstance(default, int | float):
+            continue  # freshness, below
         number = _number(env, f"OUTCOMES_GATE_{name.upper()}", default)
         values[name] = int(number) if isinstance(default, int) else number
     values["freshness_days"] = {

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -275,13 +275,12 @@ def _check_names(datasets: list[Dataset]) -> None:
 
 def _outcome(dataset: str, item: Any) -> ExpectationOutcome:
     config = item.expectation_config
-    meta = config.meta or {}
-    severity = meta.get("severity") or ("warn" if str(config.severity).endswith("warning") else "error")
+    meta = config.meta  # set by suite.expect for every expectation (checked by _check_names)
     return ExpectationOutcome(
         dataset=dataset,
-        name=meta.get("name") or config.type,
+        name=meta["name"],
         type=config.type,
-        severity=severity,
+        severity=meta["severity"],
         success=bool(item.success),
         observed=observed(item),
         description=config.description or "",
@@ -361,11 +360,6 @@ def record(warehouse: Warehouse, report: GateReport, *, dag_run_id: str | None =
                 ],
             )
         conn.commit()
-
-
-def report_json(report: GateReport) -> str:
-    """The report as JSON (an XCom carries the summary only: no row data is ever in a result)."""
-    return json.dumps({**asdict(report), "status": report.status}, default=str)
 
 
 def new_build_id(now: dt.datetime | None = None) -> str:

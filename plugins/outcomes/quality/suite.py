@@ -47,6 +47,16 @@ class GateContext:
         return f"{self.published}.{name}"
 
     @property
+    def drift_severity(self) -> str:
+        """Drift beyond its bounds blocks, unless the build was given a reason: then it warns."""
+        return "warn" if self.drift_reason else "error"
+
+    @property
+    def drift_accepted(self) -> str:
+        """The reason, for a drift expectation's description ('' without one)."""
+        return f" (drift accepted: {self.drift_reason})" if self.drift_reason else ""
+
+    @property
     def as_of_sql(self) -> str:
         return f"date '{self.as_of.isoformat()}'"
 
