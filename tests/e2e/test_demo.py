@@ -117,3 +117,19 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
     )
     assert shown.returncode == 0, shown.stderr
     assert "blocked" in shown.stdout and "no_participant_lost" in shown.stdout and "FAIL" in shown.stdout
+
+    # The trial corrects its extract: the next run publishes, and the warehouse is whole again
+    # (later tests share this warehouse).
+    fixed_id = max(dt.datetime.now(dt.UTC), now + dt.timedelta(minutes=1)).strftime("%Y%m%dT%H%MZ")
+    # (in another row order: the same bytes again would be a duplicate delivery, applied once)
+    write_delivery(landing, "trial", fixed_id, {"enrolment.csv": rows[::-1]})
+    fixed = subprocess.run(
+        [OUTCOMES, "run"], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "published" in fixed.stdout
+    with psycopg.connect(warehouse.url()) as conn:
+        back = conn.execute(
+            "select count(*) from marts.dim_participants where participant_id = any(%s)", (lost,)
+        ).fetchone()
+    assert back == (len(lost),)
