@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install demo test test-quick lint format up stop bench clean
+.PHONY: help install chromium demo test test-quick lint format up stop bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,11 +31,21 @@ install: $(VENV)/.installed ## Create .venv/ with the `outcomes` command (bootst
 demo: install ## Run the whole job on synthetic sources, on the embedded warehouse
 	$(BIN)/outcomes demo
 
-test: install ## Run every test: quick ones and the end-to-end pipeline runs
-	$(BIN)/pytest
+# The dashboard's browser tests drive Debian's chromium (Playwright's own download does not work
+# offline); installed here when missing, with sudo when not root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+
+# Test files run on this many workers (pytest-xdist), each with its own warehouse and Airflow.
+TEST_WORKERS ?= 2
+
+test: install chromium ## Run every test: quick ones and the end-to-end pipeline runs (installs chromium)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-quick: install ## Run only the quick tests (no end-to-end runs)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The project's Airflow plugin: the dbt docs and the quality gate's Data Docs, in the Airflow UI.
+"""The project's Airflow plugin: the dashboard snapshots, the dbt docs and the quality gate's Data
+Docs, in the Airflow UI.
 
 Airflow's plugin manager imports every ``.py`` under ``plugins/`` as a top-level module, so the
 package (``plugins/outcomes/``) is kept out with ``.airflowignore`` and this one small file
@@ -21,6 +22,12 @@ class OutcomesPlugin(AirflowPlugin):
         {"app": create_app(), "url_prefix": "/outcomes", "name": "outcomes"}
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "Outcomes dashboard",
+            "href": "/outcomes/dashboards/latest",
+            "destination": "nav",
+            "url_route": "outcomes-dashboard",
+        },
         {
             "name": "dbt docs (outcomes)",
             "href": "/outcomes/dbt-docs/index.html",

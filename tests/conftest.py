@@ -68,6 +68,42 @@ def airflow_ready(settings: Settings, warehouse: Warehouse) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+def published_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default synthetic trial's deliveries (shaped like the IPS in Pain RCT and its pilot)."""
+    from support.builds import PUBLISHED_AS_OF
+
+    from outcomes.demo.sources import generate_sources
+
+    root = tmp_path_factory.mktemp("published")
+    generate_sources(root, seed=42, until=PUBLISHED_AS_OF)
+    return root
+
+
+@pytest.fixture(scope="session")
+def published_trial(settings: Settings, warehouse: Warehouse, published_landing: Path) -> Iterator[Warehouse]:
+    """A scratch warehouse with the default synthetic trial loaded, built, gated and published as
+    of ``support.builds.PUBLISHED_AS_OF`` (with its history snapshot); shared by the tests that
+    read published numbers (e2e/test_published_numbers.py, dashboard/)."""
+    from support.builds import PUBLISHED_AS_OF, published_scratch
+
+    name = f"{warehouse.database}_pub_{secrets.token_hex(3)}"
+    with published_scratch(settings, warehouse, published_landing, PUBLISHED_AS_OF, name) as scratch:
+        yield scratch
+
+
+#: Test files that run longest (whole pipelines in subprocesses): collected first, so that under
+#: pytest-xdist (`make test`: two workers, a file per worker) one worker starts on them while the
+#: other takes everything else, instead of one worker finishing them alone at the end.
+LONGEST_FIRST = ("tests/e2e/test_demo.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    first = [item for item in items if item.nodeid.startswith(LONGEST_FIRST)]
+    if first:
+        items[:] = first + [item for item in items if not item.nodeid.startswith(LONGEST_FIRST)]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Drop the session's databases (server) or stop and delete the embedded server."""
     settings = load_settings()

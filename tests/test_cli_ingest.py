@@ -1,4 +1,7 @@
-"""``outcomes run`` and ``outcomes deliveries``, as an operator runs them (installed command, subprocess)."""
+"""``outcomes run`` and ``outcomes deliveries``, as an operator runs them (installed command, subprocess).
+
+A whole ``outcomes run`` that applies a landing zone, builds and is stopped by the gate (exit 3),
+and one that publishes (exit 0, through ``outcomes demo``), are in tests/e2e/test_demo.py."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support.deliveries import enrolment_row, prom_rows, write_delivery
+from support.deliveries import prom_rows, write_delivery
 
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
@@ -31,31 +34,6 @@ def test_run_without_a_key_is_a_clear_error(tmp_path: Path, warehouse: Warehouse
     assert done.returncode == 1
     assert "no pseudonymisation key" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def test_run_applies_the_landing_zone_and_exits_0(
-    tmp_path: Path, settings: Settings, warehouse: Warehouse, airflow_ready: Settings
-) -> None:
-    write_delivery(
-        tmp_path, "trial", "20250301T0100Z-31", {"enrolment.csv": [enrolment_row("RUN-001", 950_001)]}
-    )
-    write_delivery(tmp_path, "registry", "20250301T0200Z-31", {"proms.csv": prom_rows("RUN1", 950_001)})
-    (tmp_path / "welfare" / "20250301T0300Z-31").mkdir(parents=True)  # incomplete: no manifest yet
-    env = {**os.environ, "OUTCOMES_PSEUDONYM_KEY": KEY}
-    done = outcomes("run", "--landing", str(tmp_path), env=env, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "ingest_registry" in done.stdout and "success" in done.stdout
-    with psycopg.connect(warehouse.url()) as conn:
-        statuses = conn.execute(
-            "select source, delivery_id, status, rows_loaded from meta.deliveries "
-            "where delivery_id like '%%-31' order by source"
-        ).fetchall()
-    assert statuses == [
-        ("registry", "20250301T0200Z-31", "loaded", 4),
-        ("trial", "20250301T0100Z-31", "loaded", 1),
-    ]
-    again = outcomes("run", "--landing", str(tmp_path), env=env, check=False)
-    assert again.returncode == 0  # nothing new: skipped, still a success
 
 
 def test_deliveries_list_show_and_release(tmp_path: Path, settings: Settings, warehouse: Warehouse) -> None:

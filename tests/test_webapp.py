@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,14 @@ def client(airflow_ready: Settings) -> Iterator[Any]:
         yield test_client
 
 
+@pytest.fixture
+def own_home(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """An OUTCOMES_HOME of the test's own: the app reads its files from there (the session's home
+    keeps real Data Docs and dashboards, which a fake file would break)."""
+    monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path))
+    return dataclasses.replace(settings, home=tmp_path)
+
+
 @pytest.fixture(scope="module")
 def token(client: Any) -> str:
     from airflow.api_fastapi.app import get_auth_manager
@@ -37,6 +47,7 @@ def test_the_plugin_is_registered_with_a_link_in_the_ui(client: Any, token: str)
     assert ours
     links = {view["name"]: view["href"] for view in ours[0]["external_views"]}
     assert links == {
+        "Outcomes dashboard": "/outcomes/dashboards/latest",
         "dbt docs (outcomes)": "/outcomes/dbt-docs/index.html",
         "Quality gate (Data Docs)": "/outcomes/gate-docs/index.html",
     }
@@ -48,9 +59,9 @@ def test_the_docs_need_a_signed_in_user(client: Any) -> None:
 
 
 def test_a_signed_in_user_reads_the_docs_of_the_last_build(
-    client: Any, token: str, settings: Settings
+    client: Any, token: str, own_home: Settings
 ) -> None:
-    docs = settings.dbt_docs_dir
+    docs = own_home.dbt_docs_dir
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "index.html").write_text("<html>dbt docs</html>")
     (docs / "manifest.json").write_text("{}")
@@ -64,9 +75,9 @@ def test_a_signed_in_user_reads_the_docs_of_the_last_build(
 
 
 def test_the_gate_data_docs_need_a_signed_in_user_and_stay_inside_their_site(
-    client: Any, token: str, settings: Settings
+    client: Any, token: str, own_home: Settings
 ) -> None:
-    site = settings.gx_data_docs_dir
+    site = own_home.gx_data_docs_dir
     (site / "validations").mkdir(parents=True, exist_ok=True)
     (site / "index.html").write_text("<html>gate results</html>")
     (site / "validations" / "page.html").write_text("<html>one validation</html>")
@@ -77,3 +88,42 @@ def test_the_gate_data_docs_need_a_signed_in_user_and_stay_inside_their_site(
     assert "one validation" in client.get("/outcomes/gate-docs/validations/page.html", headers=headers).text
     for outside in ("..%2F..%2F..%2Fpg%2Fpostgresql.conf", "%2Fetc%2Fpasswd", "validations"):
         assert client.get(f"/outcomes/gate-docs/{outside}", headers=headers).status_code == 404
+
+
+def test_the_dashboard_snapshots_need_a_signed_in_user_and_only_serve_snapshots(
+    client: Any, token: str, own_home: Settings
+) -> None:
+    from outcomes.dashboard.snapshots import write_snapshot
+
+    for path in ("/outcomes/dashboards/", "/outcomes/dashboards/latest", "/outcomes/dashboards/x.html"):
+        assert client.get(path, follow_redirects=False).status_code == 401, path
+    headers = {"Authorization": f"Bearer {token}"}
+    info = {
+        "as_of_date": "2026-11-20",
+        "build_id": "b20261120T050000.000000Z",
+        "gate": "passed",
+        "rendered_at": "2026-11-20T05:10:00+00:00",
+        "charts": ["employment-RCT"],
+        "lock": None,
+    }
+    older = write_snapshot(own_home, "<html>the 20th</html>", info)
+    newer = write_snapshot(
+        own_home,
+        "<html>the 21st</html>",
+        {
+            **info,
+            "as_of_date": "2026-11-21",
+            "build_id": "b20261121T050000.000000Z",
+            "rendered_at": "2026-11-21T05:10:00+00:00",
+            "gate": "warned",
+        },
+    )
+    moved = client.get("/outcomes/dashboards/latest", headers=headers, follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == newer.name
+    assert "the 21st" in client.get(f"/outcomes/dashboards/{newer.name}", headers=headers).text
+    assert "the 20th" in client.get(f"/outcomes/dashboards/{older.name}", headers=headers).text
+    listed = client.get("/outcomes/dashboards/", headers=headers).text
+    assert listed.index("2026-11-21") < listed.index("2026-11-20")  # newest first
+    assert "warned" in listed and "latest" in listed
+    for outside in ("..%2F..%2Fpg%2Fpostgresql.conf", f"{newer.stem}.json", "latest.html", ".x.html"):
+        assert client.get(f"/outcomes/dashboards/{outside}", headers=headers).status_code == 404, outside

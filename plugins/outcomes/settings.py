@@ -92,6 +92,11 @@ class Settings:
         return self.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
 
     @property
+    def dashboards_dir(self) -> Path:
+        """The dated dashboard snapshots and ``latest.html`` (dashboard/snapshots.py)."""
+        return self.home / "dashboards"
+
+    @property
     def alerts_log(self) -> Path:
         return self.home / "alerts.log"
 

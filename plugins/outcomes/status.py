@@ -206,6 +206,11 @@ def render_status(console: Console, status: Status) -> None:
             f"[bold]published marts[/] build {pub['build_id']} as of {pub['as_of_date']}, "
             f"gate {pub['gate_result']}, published {str(pub['published_at'])[:19]}"
         )
+    from outcomes.dashboard.snapshots import latest
+
+    snapshot = latest(settings)
+    if snapshot is not None:
+        console.print(f"[bold]dashboard[/] {snapshot}  (all: `outcomes dashboard --list`)")
     if status.gate:
         from outcomes.quality.results import headline
 

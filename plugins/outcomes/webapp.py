@@ -1,5 +1,6 @@
-"""The pages the Airflow UI embeds (``outcomes_plugin.py``): the dbt docs of the last published
-build, and the quality gate's Great Expectations Data Docs.
+"""The pages the Airflow UI embeds (``outcomes_plugin.py``): the dashboard snapshots (the latest
+and the list of past ones), the dbt docs of the last published build, and the quality gate's
+Great Expectations Data Docs.
 
 Every route needs an authenticated Airflow user allowed to see plugin views: the UI's session
 cookie or a bearer token from ``POST /auth/token``; anyone else gets 401/403.
@@ -67,4 +68,72 @@ def create_app() -> Any:
             raise HTTPException(status_code=404, detail="not a file of the gate's Data Docs")
         return FileResponse(target, headers={"Cache-Control": "no-store"})
 
+    @app.get("/dashboards", include_in_schema=False)
+    def dashboards_root() -> Any:
+        return RedirectResponse("dashboards/")
+
+    @app.get("/dashboards/")
+    def dashboards_list() -> Any:
+        """Every snapshot, newest first, with its build, as-of date and gate result."""
+        from fastapi.responses import HTMLResponse
+
+        from outcomes.dashboard.snapshots import latest, list_snapshots
+
+        settings = load_settings()
+        return HTMLResponse(snapshot_list_page(list_snapshots(settings), latest(settings)))
+
+    @app.get("/dashboards/latest")
+    def dashboards_latest() -> Any:
+        """The latest snapshot, by its dated name (so the address says which build it shows)."""
+        from outcomes.dashboard.snapshots import latest
+
+        path = latest(load_settings())
+        if path is None:
+            raise HTTPException(
+                status_code=404,
+                detail="no dashboard yet: the build_outcomes DAG renders one after each publish",
+            )
+        return RedirectResponse(path.name, headers={"Cache-Control": "no-store"})
+
+    @app.get("/dashboards/{name}")
+    def dashboards_file(name: str) -> Any:
+        """One dated snapshot; only names the renderer writes, nothing else on disk."""
+        from outcomes.dashboard.snapshots import NAME
+
+        if not NAME.match(name):
+            raise HTTPException(status_code=404, detail="not a dashboard snapshot")
+        path = load_settings().dashboards_dir / name
+        if not path.is_file():
+            raise HTTPException(status_code=404, detail="no such dashboard snapshot")
+        return FileResponse(
+            path, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
+        )
+
     return app
+
+
+def snapshot_list_page(snapshots: list[Any], latest: Any) -> str:
+    """The list of past snapshots, newest first (served at ``/outcomes/dashboards/``)."""
+    import html
+
+    rows = "".join(
+        "<tr>"
+        f'<td><a href="{html.escape(s.name)}">{html.escape(s.as_of_date)}</a></td>'
+        f"<td>{html.escape(s.build_id)}</td><td>{html.escape(s.gate)}</td>"
+        f"<td>{html.escape(s.rendered_at)}</td><td>{html.escape(s.lock or '')}</td>"
+        f"<td>{'latest' if latest is not None and s.path == latest else ''}</td></tr>"
+        for s in reversed(snapshots)
+    )
+    empty = (
+        "" if snapshots else "<p>No snapshots yet: the build_outcomes DAG renders one after each publish.</p>"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Dashboard snapshots</title>'
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
+        "td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+        '<h1>Dashboard snapshots</h1><p><a href="latest">The latest</a> (one per publish; a blocked '
+        "gate leaves the previous one latest).</p>"
+        f"{empty}<table><thead><tr><th>as of</th><th>build</th><th>gate</th><th>rendered</th>"
+        "<th>lock shown</th>"
+        f"<th></th></tr></thead><tbody>{rows}</tbody></table></body></html>"
+    )

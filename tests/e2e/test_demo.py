@@ -37,13 +37,27 @@ def test_demo_generates_bootstraps_runs_and_says_where_to_look(
             "select state from dag_run where dag_id = 'warehouse_maintenance' order by id desc limit 1"
         ).fetchone()
     assert runs == ("success",)
+    # it ends with the path of the dashboard snapshot of what it published
+    from outcomes.dashboard.snapshots import latest
 
-    # A second demo reuses the landing zone and the warehouse.
-    again = subprocess.run(
-        [OUTCOMES, "demo"], capture_output=True, text=True, env=dict(os.environ), timeout=600, check=False
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "existing deliveries" in again.stdout
+    snapshot = latest(settings)
+    assert snapshot is not None and done.stdout.rstrip().splitlines()[-1].strip() == str(snapshot)
+    with psycopg.connect(warehouse.url()) as conn:
+        published = conn.execute("select build_id from meta.published_builds").fetchall()
+    assert published and published[-1][0] in snapshot.name
+    # the build DAG's run published marts, history, gate results, Data Docs and dbt docs
+    with psycopg.connect(warehouse.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        for table in ("marts.fct_prom_scores", "marts.agg_prom_trajectories", "history.agg_employment_rates"):
+            assert conn.execute(f"select count(*) from {table}").fetchone() > (0,), table
+        results = conn.execute(
+            "select count(*) from meta.gate_results where build_id = %s", (published[-1][0],)
+        ).fetchone()
+    assert results is not None and results[0] > 50
+    assert (settings.gx_data_docs_dir / "index.html").exists()
+    docs = settings.dbt_docs_dir
+    assert {p.name for p in docs.iterdir()} == {"index.html", "manifest.json", "catalog.json"}
+    assert "model.outcomes.fct_prom_scores" in (docs / "catalog.json").read_text()
 
 
 def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gate(
@@ -72,6 +86,10 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
     assert delivery_id > latest.name
     write_delivery(landing, "trial", delivery_id, {"enrolment.csv": kept})
 
+    from outcomes.dashboard.snapshots import latest
+
+    dashboard_before = latest(settings)
+    assert dashboard_before is not None
     with psycopg.connect(warehouse.url()) as conn:
         published_before = conn.execute(
             "select build_id from meta.published_builds order by published_at desc limit 1"
@@ -85,9 +103,15 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
 
     env = {**os.environ, KEY_FILE_ENV: str(ensure_demo_key(settings.home))}  # the demo's own key
     done = subprocess.run(
-        [OUTCOMES, "run"], capture_output=True, text=True, env=env, timeout=600, check=False
+        [OUTCOMES, "run", "--landing", str(landing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 3, done.stdout + done.stderr
+    assert "ingest_trial" in done.stdout and "success" in done.stdout  # the new delivery was applied
     assert "drift_participants.no_participant_lost" in done.stdout
     assert "NOT published" in done.stdout
 
@@ -108,6 +132,7 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
     assert status == ("loaded",)  # contract-valid: the loader had no reason to refuse it
     assert published_after == published_before and marts_after == marts_before
     assert still_there == (len(lost),)
+    assert latest(settings) == dashboard_before  # the dashboard still shows the last good build
 
     alerts = [json.loads(line) for line in settings.alerts_log.read_text().splitlines()]
     blocked = [a for a in alerts if a["kind"] == "gate_blocked"]
@@ -117,19 +142,21 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
     )
     assert shown.returncode == 0, shown.stderr
     assert "blocked" in shown.stdout and "no_participant_lost" in shown.stdout and "FAIL" in shown.stdout
+    assert f"dashboard {dashboard_before}" in shown.stdout
 
-    # The trial corrects its extract: the next run publishes, and the warehouse is whole again
-    # (later tests share this warehouse).
+    # The trial corrects its extract: the next demo (which reuses the landing zone and the
+    # warehouse) publishes, and the warehouse is whole again (later tests share it).
     fixed_id = max(dt.datetime.now(dt.UTC), now + dt.timedelta(minutes=1)).strftime("%Y%m%dT%H%MZ")
     # (in another row order: the same bytes again would be a duplicate delivery, applied once)
     write_delivery(landing, "trial", fixed_id, {"enrolment.csv": rows[::-1]})
     fixed = subprocess.run(
-        [OUTCOMES, "run"], capture_output=True, text=True, env=env, timeout=600, check=False
+        [OUTCOMES, "demo"], capture_output=True, text=True, env=dict(os.environ), timeout=600, check=False
     )
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "published" in fixed.stdout
+    assert "existing deliveries" in fixed.stdout and "published" in fixed.stdout
     with psycopg.connect(warehouse.url()) as conn:
         back = conn.execute(
             "select count(*) from marts.dim_participants where participant_id = any(%s)", (lost,)
         ).fetchone()
     assert back == (len(lost),)
+    assert latest(settings) not in (None, dashboard_before)  # and the dashboard moved on

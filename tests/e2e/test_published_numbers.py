@@ -5,28 +5,21 @@ And the same raw rows with the same as-of date give the same marts, bit for bit.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
-from support.builds import build_gate_publish
+from support.builds import PUBLISHED_AS_OF, build_gate_publish
 from support.prom_reference import expected_prom_scores
 
-from outcomes.demo.sources import generate_sources
-from outcomes.ingest.landing import complete_deliveries
-from outcomes.ingest.loader import apply_delivery
-from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
-from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Warehouse
 from outcomes.warehouse.publish import CANDIDATE
 
 pytestmark = pytest.mark.slow
-UNTIL = dt.date(2026, 11, 21)
+UNTIL = PUBLISHED_AS_OF
 MARTS = (
     "dim_participants",
     "fct_participant_months",
@@ -39,31 +32,15 @@ MARTS = (
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default synthetic trial's deliveries, as the source systems would land them."""
-    root = tmp_path_factory.mktemp("published")
-    generate_sources(root, seed=42, until=UNTIL)
-    return root
+def landing(published_landing: Path) -> Path:
+    """The default synthetic trial's deliveries (tests/conftest.py)."""
+    return published_landing
 
 
 @pytest.fixture(scope="module")
-def trial(warehouse: Warehouse, settings: Settings, landing: Path) -> Iterator[Warehouse]:
-    """A fresh warehouse with the default synthetic trial applied and built as of UNTIL."""
-    name = f"{warehouse.database}_pub_{secrets.token_hex(3)}"
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    migrate(scratch)
-    pseudonymise = Pseudonymiser(b"p" * 64)
-    with psycopg.connect(scratch.url(), autocommit=True) as conn:
-        conn.execute("set role outcomes_loader")
-        for source in ("trial", "registry", "welfare", "employment"):
-            for delivery in complete_deliveries(landing, source):
-                assert apply_delivery(conn, delivery, pseudonymise=pseudonymise).status != "quarantined"
-    report = build_gate_publish(settings, scratch, UNTIL)
-    assert report.status == "passed", report.message()
-    yield scratch
-    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+def trial(published_trial: Warehouse) -> Warehouse:
+    """A fresh warehouse with the default synthetic trial applied and published as of UNTIL."""
+    return published_trial
 
 
 def rates(warehouse: Warehouse, horizon: int) -> dict[tuple[str, str], tuple[object, ...]]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from outcomes.quality.gate import GateReport, new_build_id, record, run_gate
 from outcomes.settings import Settings
@@ -36,3 +39,38 @@ def build_gate_publish(
     if snapshot:  # as the DAG does after a publish: history records the published marts
         assert run_dbt(settings, warehouse, ["snapshot"], marts_schema="marts").success
     return report
+
+
+#: The as-of date of the shared published trial (tests/conftest.py, ``published_trial``).
+PUBLISHED_AS_OF = dt.date(2026, 11, 21)
+
+
+@contextmanager
+def published_scratch(
+    settings: Settings, warehouse: Warehouse, landing: Path, as_of: dt.date, name: str
+) -> Iterator[Warehouse]:
+    """A new database ``name`` beside ``warehouse``: migrated, every delivery of ``landing``
+    applied by the real loader, built, gated and published as of ``as_of``; dropped afterwards."""
+    import psycopg
+
+    from outcomes.ingest.landing import complete_deliveries
+    from outcomes.ingest.loader import apply_delivery
+    from outcomes.ingest.pseudonym import Pseudonymiser
+    from outcomes.warehouse.bootstrap import ensure_database, migrate
+
+    ensure_database(warehouse, name)
+    scratch = warehouse.for_database(name)
+    try:
+        migrate(scratch)
+        pseudonymise = Pseudonymiser(b"p" * 64)
+        with psycopg.connect(scratch.url(), autocommit=True) as conn:
+            conn.execute("set role outcomes_loader")
+            for source in ("trial", "registry", "welfare", "employment"):
+                for delivery in complete_deliveries(landing, source):
+                    assert apply_delivery(conn, delivery, pseudonymise=pseudonymise).status != "quarantined"
+        report = build_gate_publish(settings, scratch, as_of)
+        assert report.status == "passed", report.message()
+        yield scratch
+    finally:
+        with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')

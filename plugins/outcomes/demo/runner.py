@@ -79,4 +79,10 @@ def run_demo(
     console.print("  deliveries ledger:   outcomes deliveries")
     console.print(f"  deliveries:          {settings.landing}")
     console.print("  Airflow UI:          make up")
+    from outcomes.dashboard.snapshots import latest
+
+    snapshot = latest(settings)
+    if snapshot is not None:
+        console.print("  dashboard (open the file in a browser; `outcomes dashboard --list` lists them):")
+        console.print(f"  {snapshot}")
     return ok

@@ -1,12 +1,14 @@
 """The ``build_outcomes`` DAG's shape, built here so ``dags/build_outcomes.py`` stays wiring.
 
 Write, audit, publish (DESIGN.md): resolve_as_of -> start_build (a build id, an empty candidate
-schema) -> dbt (astronomer-cosmos, rendered from the parsed manifest: every model with its tests,
-the marts into ``marts_candidate``) -> quality_gate (the Great Expectations suites of
-``expectations/``; fails the run, and so alerts, when an error-level expectation fails) -> publish
-(one transaction swaps the candidate in as ``marts``, records ``meta.published_builds``, emits the
-``published`` Asset) -> snapshot_history (dbt snapshots of the published marts into ``history``)
--> generate_docs (dbt docs of the published marts, served in the Airflow UI).
+schema) -> amend_locks (erasures reach the database locks) -> dbt (astronomer-cosmos, rendered
+from the parsed manifest: every model with its tests, the marts into ``marts_candidate``) ->
+quality_gate (the Great Expectations suites of ``expectations/``; fails the run, and so alerts,
+when an error-level expectation fails) -> publish (one transaction swaps the candidate in as
+``marts``, records ``meta.published_builds``, emits the ``published`` Asset) -> refresh_dashboard
+(a dated HTML snapshot of the published marts, made ``latest``) and snapshot_history (dbt
+snapshots of the published marts into ``history``) -> generate_docs (dbt docs of the published
+marts, served in the Airflow UI).
 
 Nothing here touches a database or imports dbt at parse time: Cosmos reads the manifest
 (``LoadMode.DBT_MANIFEST``), and the connection reaches dbt through the ``OUTCOMES_DBT_*``
@@ -178,6 +180,20 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
 
             return tasks.publish_build(build_id, as_of, gate, run_id)
 
+        @task
+        def amend_locks() -> int:
+            """Erasure outranks a lock: erased participants leave every lock (meta.lock_amendments)."""
+            from outcomes.dashboard import tasks
+
+            return tasks.amend_locks()
+
+        @task
+        def refresh_dashboard() -> dict[str, Any]:
+            """Render the published marts into a dated HTML snapshot and make it the latest."""
+            from outcomes.dashboard import tasks
+
+            return tasks.refresh_dashboard()
+
         as_of = resolve_as_of()
         build_id = start_build()
         dbt = DbtTaskGroup(
@@ -229,7 +245,8 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
         # XComArgs: resolved to their values when the tasks run
         gate = quality_gate(build_id, as_of)  # type: ignore[arg-type]
         published = publish(build_id, as_of, gate)  # type: ignore[arg-type]
-        as_of >> build_id >> dbt >> gate
+        as_of >> build_id >> amend_locks() >> dbt >> gate
+        published >> refresh_dashboard()  # beside the history: one failing never holds back the other
         published >> snapshot_history >> generate_docs
 
     return build_outcomes()

@@ -40,16 +40,30 @@ def _alembic_config(connection: object) -> object:
     return config
 
 
+#: The key of the server-wide advisory lock that serialises migrations (any database, any client).
+MIGRATION_LOCK = 0x6F7574636F6D6573  # "outcomes"
+
+
 def migrate(warehouse: Warehouse, revision: str = "head") -> str | None:
-    """Upgrade the warehouse database to ``revision``; returns the revision now applied."""
+    """Upgrade the warehouse database to ``revision``; returns the revision now applied.
+
+    Migrations create and grant cluster-wide roles, so two of them at once on one server (two
+    Airflow components starting together, two warehouses on one server) could collide on a role.
+    They take turns: each holds an advisory lock in the server's ``postgres`` database (advisory
+    locks are per database) while it runs.
+    """
+    import psycopg
     from alembic import command
 
-    engine = warehouse.engine()
-    try:
-        with engine.begin() as connection:
-            command.upgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as guard:
+        guard.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        engine = warehouse.engine()
+        try:
+            with engine.begin() as connection:
+                command.upgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
+        finally:
+            engine.dispose()
+            guard.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return current_revision(warehouse)
 
 

@@ -1,0 +1,159 @@
+"""Database locks on a real published build: create, list, verify; read-only to every role; a
+changed row is detected; an erasure amends the lock and is recorded; the dashboard shows the
+lock beside today; `outcomes history DATE` answers from the history snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from outcomes.cli import app
+from outcomes.dashboard.snapshots import refresh
+from outcomes.settings import Settings
+from outcomes.warehouse import locks
+from outcomes.warehouse.connection import Role, Warehouse
+
+pytestmark = pytest.mark.slow
+TABLES = 7
+
+
+@pytest.fixture(scope="module")
+def locked(published_trial: Warehouse) -> Iterator[locks.Lock]:
+    lock = locks.create(published_trial, "12m-lock", note="the 12-month analysis")
+    yield lock
+
+
+def cli(warehouse: Warehouse, *args: str) -> tuple[int, str]:
+    done = CliRunner().invoke(app, list(args), env={"OUTCOMES_WAREHOUSE_URL": warehouse.admin_url})
+    return done.exit_code, done.output
+
+
+def test_a_lock_freezes_every_published_table_with_its_manifest(
+    published_trial: Warehouse, locked: locks.Lock
+) -> None:
+    assert locked.schema_name == "lock_12m_lock" and len(locked.tables) == TABLES
+    with psycopg.connect(published_trial.url()) as conn:
+        build = conn.execute(
+            "select build_id, as_of_date from meta.published_builds order by published_at desc"
+        ).fetchone()
+        for table, (rows, checksum) in locked.tables.items():
+            same = conn.execute(locks.checksum_sql("marts", table)).fetchone()
+            assert same == (rows, checksum), table
+    assert build == (locked.build_id, dt.date.fromisoformat(locked.as_of_date))
+    code, out = cli(published_trial, "lock", "verify", "12m-lock")
+    assert code == 0 and f"all {TABLES} tables match" in out
+    code, out = cli(published_trial, "lock", "list")
+    assert code == 0 and "12m-lock" in out and "the 12-month analysis" in out
+    code, out = cli(published_trial, "lock", "create", "12m-lock")
+    assert code == 1 and "exists already" in out
+    code, out = cli(published_trial, "lock", "create", "Bad Name")
+    assert code == 1 and "lock name 'Bad Name'" in out
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.LOADER, Role.OWNER, None])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update lock_12m_lock.agg_employment_rates set n_employed = n_employed + 1",
+        "delete from lock_12m_lock.dim_participants",
+        "insert into lock_12m_lock.agg_consort_flow select * from lock_12m_lock.agg_consort_flow",
+        "truncate lock_12m_lock.fct_prom_scores",
+    ],
+)
+def test_a_lock_is_read_only_to_everyone(
+    published_trial: Warehouse, locked: locks.Lock, role: Role | None, statement: str
+) -> None:
+    """The analyst and the loader lack the privilege; the owner and the admin (a superuser) meet the
+    lock's trigger."""
+    with psycopg.connect(published_trial.url()) as conn:
+        if role is not None:
+            conn.execute(f"set role {role}")
+        with pytest.raises(
+            (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
+        ) as error:
+            conn.execute(statement)
+    if role in (Role.OWNER, None):
+        assert "part of a database lock and is read-only" in str(error.value)
+    with psycopg.connect(published_trial.url()) as conn:
+        conn.execute(f"set role {Role.ANALYST}")
+        assert conn.execute("select count(*) from lock_12m_lock.agg_employment_rates").fetchone() == (15,)
+
+
+def test_verify_detects_a_changed_row(published_trial: Warehouse, locked: locks.Lock) -> None:
+    locks.create(published_trial, "tampered")
+    with psycopg.connect(published_trial.url()) as conn:  # a superuser who disables the guard
+        conn.execute("alter table lock_tampered.agg_employment_rates disable trigger user")
+        conn.execute(
+            "update lock_tampered.agg_employment_rates set n_employed = n_employed + 1 "
+            "where study = 'RCT' and arm = 'IPS' and horizon_months = 12"
+        )
+    checks = {c.table: c for c in locks.verify(published_trial, "tampered")}
+    assert not checks["agg_employment_rates"].ok
+    assert checks["agg_employment_rates"].rows == checks["agg_employment_rates"].expected_rows  # same count
+    assert all(c.ok for t, c in checks.items() if t != "agg_employment_rates")
+    code, out = cli(published_trial, "lock", "verify", "tampered")
+    assert (
+        code == 1 and "CHANGED" in out and "1 table(s) differ from the manifest: agg_employment_rates" in out
+    )
+
+
+def test_an_erasure_amends_the_lock_and_is_recorded(published_trial: Warehouse, locked: locks.Lock) -> None:
+    with psycopg.connect(published_trial.url()) as conn:
+        (participant,) = conn.execute(
+            "select participant_id from lock_12m_lock.dim_participants order by participant_id limit 1"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute(
+            "insert into pending.erasures (person_pseudonym, participant_id) values ('test-only', %s)",
+            (participant,),
+        )
+    try:
+        held = len(locks.list_locks(published_trial))  # every lock holds them (12m-lock, tampered)
+        removed = locks.apply_erasures(published_trial)
+        assert removed == held * (1 + 25 + 5 + 4)  # the person, 25 months, 5 horizons, 4 time points
+        assert locks.apply_erasures(published_trial) == 0  # applied once
+    finally:
+        with psycopg.connect(published_trial.url()) as conn:
+            conn.execute("delete from pending.erasures where person_pseudonym = 'test-only'")
+    with psycopg.connect(published_trial.url()) as conn:
+        left = conn.execute(
+            "select count(*) from lock_12m_lock.fct_participant_months where participant_id = %s",
+            (participant,),
+        ).fetchone()
+        amendments = conn.execute(
+            "select table_name, reason, rows_removed from meta.lock_amendments "
+            "where name = '12m-lock' order by table_name"
+        ).fetchall()
+        text = " ".join(
+            str(v) for row in conn.execute("select * from meta.lock_amendments").fetchall() for v in row
+        )
+    assert left == (0,)
+    assert amendments == [
+        ("dim_participants", "erasure", 1),
+        ("fct_employment_outcomes", "erasure", 5),
+        ("fct_participant_months", "erasure", 25),
+        ("fct_prom_scores", "erasure", 4),
+    ]
+    assert participant not in text  # the amendment says that, never whom
+    assert all(c.ok for c in locks.verify(published_trial, "12m-lock"))  # the manifest follows
+
+
+def test_the_dashboard_shows_the_lock_beside_today(
+    own_home: Settings, published_trial: Warehouse, locked: locks.Lock
+) -> None:
+    path = refresh(own_home, published_trial, compare_lock="12m-lock")
+    page = path.read_text(encoding="utf-8")
+    assert "12m-lock vs today" in page and "12m-lock (as of 2026-11-21)" in page
+    assert "52.8 % (19/36)" in page
+
+
+def test_history_gives_the_rates_as_published_on_a_day(published_trial: Warehouse) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    code, out = cli(published_trial, "history", today.isoformat())
+    assert code == 0, out
+    assert "as published on" in out and "RCT" in out and "52.8" in out
+    code, out = cli(published_trial, "history", "2001-01-01")
+    assert code == 1 and "nothing was published by the end of 2001-01-01" in out

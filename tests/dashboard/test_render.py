@@ -1,0 +1,125 @@
+"""Dashboard snapshots rendered from real published marts (the synthetic trial through the real
+loader, dbt, gate and publish): the published Figure 2 reproduced, every chart with its numbers,
+small cells suppressed, nothing fetched from the network, and `latest` moved only by a refresh."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from outcomes.cli import app
+from outcomes.dashboard import data as dashboard_data
+from outcomes.dashboard.render import render
+from outcomes.dashboard.snapshots import latest, list_snapshots, point_latest, refresh
+from outcomes.settings import Settings
+from outcomes.warehouse.connection import Warehouse
+
+pytestmark = pytest.mark.slow
+CHART_KINDS = ("employment", "survival", "states", "trajectories")
+
+
+def test_a_refresh_writes_a_dated_self_contained_snapshot_and_makes_it_latest(
+    own_home: Settings, published_trial: Warehouse
+) -> None:
+    assert latest(own_home) is None
+    path = refresh(own_home, published_trial)
+    assert latest(own_home) == path
+    assert re.fullmatch(r"2026-11-21_b\d{8}T\d{6}\.\d{6}Z\.html", path.name)
+    page = path.read_text(encoding="utf-8")
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert info["as_of_date"] == "2026-11-21" and info["gate"] == "passed"
+    assert sorted(info["charts"]) == sorted(
+        f"{kind}-{study}" for kind in CHART_KINDS for study in ("RCT", "PILOT")
+    )
+    for chart in info["charts"]:
+        assert f'id="{chart}"' in page
+    # offline: plotly.js is inlined, nothing is loaded from anywhere
+    after_plotly = page.split("</script>", 1)[1]  # (plotly.js' own source mentions CDNs)
+    assert "<script src=" not in after_plotly and "https://" not in after_plotly
+    assert len(page) > 3_000_000  # plotly.js itself is most of it
+
+    # the published Figure 2: 19/36 vs 7/18 employed within 12 months (complete case), Wilson CIs
+    assert "52.8 % (19/36)" in page and "38.9 % (7/18)" in page
+    assert "37.0–68.0" in page and "20.3–61.4" in page
+    # the pilot's 0, 1 and 3 of 8 are small cells: shown as <5, never as their values
+    assert "<5 (n=8)" in page.replace("&lt;", "<")
+    assert not re.search(r"\b[0-4]/8\b", page[page.index("<body>") :])
+
+
+def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
+    own_home: Settings, published_trial: Warehouse
+) -> None:
+    content = dashboard_data.read(published_trial)
+    with psycopg.connect(published_trial.url()) as conn:
+        build = conn.execute(
+            "select build_id from meta.published_builds order by published_at desc limit 1"
+        ).fetchone()
+    assert content.build is not None and (content.build["build_id"],) == build
+    assert [d["source"] for d in content.deliveries] == ["trial", "registry", "welfare", "employment"]
+    assert all(d["reconciled"] for d in content.deliveries)
+    page, _ = render(content)
+    assert f"Build</b> {build[0]}" in page  # type: ignore[index]
+    assert "Quality gate</b> passed" in page
+    for source in ("trial", "registry", "welfare", "employment"):
+        assert f"<td>{source}</td>" in page
+
+
+def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Warehouse) -> None:
+    """Shrink the real numbers so that every kind of cell is small somewhere, and look for them."""
+    content = dashboard_data.read(published_trial)
+    rates = [{**r, "n_employed": 3, "n_known": 9, "n_randomised": 9} for r in content.rates]
+    consort = [{**r, "n_lost_by_12m": 2} for r in content.consort]
+    trajectories = [{**r, "n": 4} for r in content.trajectories]
+    states = [{**r, "n": 2} for r in content.states]
+    survival = content.survival[:3]  # three people: at risk <5 from the start
+    shrunk = type(content)(
+        **{
+            **content.__dict__,
+            "rates": rates,
+            "consort": consort,
+            "trajectories": trajectories,
+            "states": states,
+            "survival": survival,
+        }
+    )
+    page, charts = render(shrunk)
+    text = page.replace("&lt;", "<")
+    assert "3/9" not in text and "33.3 %" not in text
+    assert "<5 (n=9)" in text  # the rates
+    assert '<span class="n"><5</span><span>Lost or withdrawn by 12 months' in text  # CONSORT
+    # no trajectory mean of 4 people, and no state share of 2
+    for chart in (c for c in charts if c.startswith(("trajectories", "states"))):
+        traces = plotted_traces(page, chart)
+        assert all(y is None for trace in traces for y in trace.get("y", [])), chart
+
+
+def test_list_and_latest_follow_refreshes_only(own_home: Settings, published_trial: Warehouse) -> None:
+    first = refresh(own_home, published_trial)
+    second = refresh(own_home, published_trial)  # the same build again: a second file, now latest
+    assert first != second and latest(own_home) == second
+    assert [s.path for s in list_snapshots(own_home)] == [first, second]
+    env = {"OUTCOMES_HOME": str(own_home.home)}
+    shown = CliRunner().invoke(app, ["dashboard"], env=env)
+    assert shown.exit_code == 0 and shown.output.strip() == str(second)
+    listed = CliRunner().invoke(app, ["dashboard", "--list"], env=env)
+    assert listed.exit_code == 0 and first.name in listed.output and second.name in listed.output
+    assert listed.output.index(first.name) < listed.output.index(second.name)
+    point_latest(own_home, first)
+    assert latest(own_home) == first
+
+
+def test_no_snapshot_yet_is_a_clear_error(own_home: Settings) -> None:
+    done = CliRunner().invoke(app, ["dashboard"], env={"OUTCOMES_HOME": str(own_home.home)})
+    assert done.exit_code == 1 and "no dashboard snapshot" in done.output and "outcomes run" in done.output
+
+
+def plotted_traces(page: str, chart: str) -> list[dict[str, object]]:
+    """The data of one chart, as the page hands it to ``Plotly.newPlot``."""
+    call = re.search(rf'Plotly\.newPlot\(\s*"{chart}",\s*', page)
+    assert call is not None, chart
+    traces, _ = json.JSONDecoder().raw_decode(page, call.end())
+    return traces
