@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install chromium demo test test-quick lint format up stop bench clean
+.PHONY: help install chromium demo test test-quick lint format up down stop bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,8 +56,11 @@ format: install ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-up: install ## Start Airflow (standalone, sized for 2 cores) with the project's DAGs
-	$(BIN)/outcomes airflow standalone
+up: install ## Start Airflow in the background (standalone, sized for 2 cores), DAGs unpaused; prints URL and login
+	$(BIN)/outcomes up
+
+down: install ## Stop the Airflow that `make up` started
+	$(BIN)/outcomes down
 
 stop: install ## Stop the embedded warehouse
 	$(BIN)/outcomes stop
@@ -68,5 +71,6 @@ bench: install ## Run the benchmarks (see bench/README.md)
 	$(BIN)/python bench/loader.py
 
 clean: ## Stop the embedded warehouse and delete local state (.outcomes/) and caches
+	-[ -x $(BIN)/outcomes ] && $(BIN)/outcomes down
 	-[ -x $(BIN)/outcomes ] && $(BIN)/outcomes stop
 	rm -rf .outcomes .pytest_cache .ruff_cache .mypy_cache

@@ -184,6 +184,8 @@ def airflow(ctx: typer.Context) -> None:
     warehouse = bootstrap(settings)
     airflow_env.configure(settings, warehouse)
     binary = Path(sys.executable).parent / "airflow"
+    # `airflow standalone` starts its components as `airflow ...` from PATH: this one first
+    os.environ["PATH"] = os.pathsep.join([str(binary.parent), os.environ.get("PATH", "")])
     sys.stdout.flush()
     os.execv(str(binary), [str(binary), *ctx.args])
 
@@ -498,6 +500,32 @@ def dashboard(
     if shown is None:
         raise _fail(f"no dashboard snapshot in {settings.dashboards_dir} yet: run `outcomes run`")
     _console().print(str(shown))
+
+
+@app.command()
+def up() -> None:
+    """Start Airflow (standalone: api-server, scheduler, dag-processor, triggerer) in the background
+    with the project's DAGs unpaused; print the URL and the login. `outcomes down` stops it."""
+    from outcomes import standalone
+
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    try:
+        running = standalone.up(_settings())
+    except RuntimeError as error:
+        raise _fail(str(error)) from None
+    console = _console()
+    console.print(f"Airflow is up: {running.url}  (process group {running.pid}, log {running.log})")
+    console.print(f"  sign in as {running.username}, password {running.password}")
+    console.print(f"  dashboard: {running.url}/outcomes/dashboards/latest   stop: make down")
+
+
+@app.command()
+def down() -> None:
+    """Stop the Airflow that `outcomes up` started."""
+    from outcomes import standalone
+
+    stopped = standalone.down(_settings())
+    _console().print("Airflow stopped" if stopped else "Airflow was not running")
 
 
 lock_app = typer.Typer(

@@ -45,7 +45,17 @@ MIGRATION_LOCK = 0x6F7574636F6D6573  # "outcomes"
 
 
 def migrate(warehouse: Warehouse, revision: str = "head") -> str | None:
-    """Upgrade the warehouse database to ``revision``; returns the revision now applied.
+    """Upgrade the warehouse database to ``revision``; returns the revision now applied."""
+    return _alembic(warehouse, "upgrade", revision)
+
+
+def downgrade(warehouse: Warehouse, revision: str) -> str | None:
+    """Downgrade the warehouse database to ``revision`` (``base`` for nothing)."""
+    return _alembic(warehouse, "downgrade", revision)
+
+
+def _alembic(warehouse: Warehouse, direction: str, revision: str) -> str | None:
+    """Run ``alembic <direction> <revision>`` on the warehouse, one migration at a time per server.
 
     Migrations create and grant cluster-wide roles, so two of them at once on one server (two
     Airflow components starting together, two warehouses on one server) could collide on a role.
@@ -60,23 +70,10 @@ def migrate(warehouse: Warehouse, revision: str = "head") -> str | None:
         engine = warehouse.engine()
         try:
             with engine.begin() as connection:
-                command.upgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
+                getattr(command, direction)(_alembic_config(connection), revision)
         finally:
             engine.dispose()
             guard.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-    return current_revision(warehouse)
-
-
-def downgrade(warehouse: Warehouse, revision: str) -> str | None:
-    """Downgrade the warehouse database to ``revision`` (``base`` for nothing)."""
-    from alembic import command
-
-    engine = warehouse.engine()
-    try:
-        with engine.begin() as connection:
-            command.downgrade(_alembic_config(connection), revision)  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
     return current_revision(warehouse)
 
 

@@ -1,0 +1,92 @@
+"""The deployment files, checked without a container engine (this machine has none): the compose
+file's services and profiles, every variable it references listed in .env.example, every setting
+the code reads listed there too, no secret values, and the image's Airflow and Python equal to
+the lock's."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+ENV_KEYS = {
+    line.split("=", 1)[0]
+    for line in (ROOT / ".env.example").read_text().splitlines()
+    if line and not line.startswith("#")
+}
+#: Variables the code sets for its own child processes (tasks, dbt, GX), never a deployment's.
+INTERNAL = {"OUTCOMES_GX_URL", "OUTCOMES_WAREHOUSE_EMBEDDED", "OUTCOMES_ANALYST_URL"}
+
+
+def locked_version(package: str) -> str:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return next(p["version"] for p in lock["package"] if p["name"] == package)
+
+
+def test_the_services_and_the_celery_profile() -> None:
+    services = COMPOSE["services"]
+    assert set(services) == {
+        "postgres",
+        "airflow-init",
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "redis",
+        "celery-worker",
+    }
+    assert {name for name, s in services.items() if "celery" in s.get("profiles", [])} == {
+        "redis",
+        "celery-worker",
+    }
+    for name in ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"):
+        assert services[name]["command"][:2] == ["airflow", name.replace("celery-worker", "celery")]
+        assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+
+
+def test_every_variable_the_compose_file_references_is_in_env_example() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    assert referenced and referenced <= ENV_KEYS, sorted(referenced - ENV_KEYS)
+
+
+def test_every_setting_the_code_reads_is_in_env_example() -> None:
+    read: set[str] = set()
+    for path in (ROOT / "plugins" / "outcomes").rglob("*.py"):
+        source = path.read_text()
+        read |= set(re.findall(r"\"(OUTCOMES_[A-Z0-9_]+)\"", source))
+        for prefix, suffix in re.findall(r"f\"(OUTCOMES_[A-Z_]*)\{source\.upper\(\)\}([A-Z_]*)\"", source):
+            read |= {f"{prefix}{s.upper()}{suffix}" for s in ("trial", "registry", "welfare", "employment")}
+    read = {name for name in read if not name.startswith("OUTCOMES_DBT_") or name == "OUTCOMES_DBT_EXECUTION"}
+    missing = read - ENV_KEYS - INTERNAL
+    assert not missing, sorted(missing)
+
+
+def test_no_secret_has_a_value_in_the_committed_files() -> None:
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if (
+            line
+            and not line.startswith("#")
+            and re.search(r"PASSWORD|SECRET|_KEY$|FERNET", line.split("=")[0])
+        ):
+            assert line.endswith("="), line
+    for service in COMPOSE["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|SECRET", key):
+                assert str(value).startswith("${"), key
+
+
+def test_the_image_runs_the_locked_airflow_on_the_projects_python() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM apache/airflow:(\S+)-python(\d+\.\d+)$", dockerfile, re.M)
+    assert base is not None
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert base.group(1) == locked_version("apache-airflow")
+    assert project["requires-python"].startswith(f">={base.group(2)}")
+    makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert makefile_uv is not None and f"uv=={makefile_uv.group(1)}" in dockerfile
