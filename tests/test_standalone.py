@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.error
 from pathlib import Path
 
 import pytest
+from support.ports import free_port
 
 from outcomes.settings import Settings
 from outcomes.standalone import DAG_IDS, api, running_pid
 
 pytestmark = pytest.mark.slow
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_up_runs_airflow_with_the_dags_unpaused_and_down_stops_it(

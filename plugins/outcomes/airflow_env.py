@@ -54,6 +54,18 @@ def airflow_environ(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
     }
 
 
+def airflow_binary(environ: MutableMapping[str, str] | None = None) -> str:
+    """This environment's ``airflow``, with its folder put first on ``PATH`` in ``environ``
+    (``airflow standalone`` starts its components as ``airflow ...`` from ``PATH``)."""
+    import sys
+    from pathlib import Path
+
+    environ = os.environ if environ is None else environ
+    folder = str(Path(sys.executable).parent)
+    environ["PATH"] = os.pathsep.join([folder, environ.get("PATH", "")])
+    return str(Path(folder) / "airflow")
+
+
 def configure(
     settings: Settings, warehouse: Warehouse, environ: MutableMapping[str, str] | None = None
 ) -> dict[str, str]:

@@ -183,11 +183,9 @@ def airflow(ctx: typer.Context) -> None:
     settings = _settings()
     warehouse = bootstrap(settings)
     airflow_env.configure(settings, warehouse)
-    binary = Path(sys.executable).parent / "airflow"
-    # `airflow standalone` starts its components as `airflow ...` from PATH: this one first
-    os.environ["PATH"] = os.pathsep.join([str(binary.parent), os.environ.get("PATH", "")])
+    binary = airflow_env.airflow_binary()
     sys.stdout.flush()
-    os.execv(str(binary), [str(binary), *ctx.args])
+    os.execv(binary, [binary, *ctx.args])
 
 
 @app.command(context_settings=PASSTHROUGH, add_help_option=False)

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -80,7 +79,7 @@ def _password(settings: Settings, username: str) -> str | None:
 
 def up(settings: Settings, timeout_seconds: float = 240) -> Running:
     """Start ``airflow standalone`` in the background (or find it running) and unpause the DAGs."""
-    from outcomes import orchestration
+    from outcomes import airflow_env, orchestration
 
     url = f"http://localhost:{_port()}"
     log = settings.airflow_home / "standalone.log"
@@ -90,10 +89,7 @@ def up(settings: Settings, timeout_seconds: float = 240) -> Running:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
         # tasks report to the API server's execution API: on the port it listens on
         os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{url}/execution/")
-        bin_dir = str(Path(sys.executable).parent)
-        airflow = str(Path(bin_dir) / "airflow")
-        # standalone starts its components as `airflow ...` from PATH: this environment's first
-        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+        airflow = airflow_env.airflow_binary()
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [airflow, "standalone"],

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.ports import free_port
 
 from outcomes.dashboard.snapshots import refresh
 from outcomes.settings import Settings
@@ -83,12 +83,6 @@ def test_a_snapshot_opens_from_disk_with_every_chart_and_no_error(
     assert len(charts) == 8
     assert "52.8 % (19/36)" in page.inner_text("body")
     context.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

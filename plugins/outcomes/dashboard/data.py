@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outcomes.warehouse.connection import Role, Warehouse
+from outcomes.warehouse.publish import schema_build_id
 
 HORIZONS = (3, 6, 12, 18, 24)
 SOURCES = ("trial", "registry", "welfare", "employment")
@@ -60,10 +61,7 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
     with psycopg.connect(warehouse.url(), row_factory=dict_row) as conn:
         conn.execute("set transaction isolation level repeatable read, read only")
         conn.execute(sql.SQL("set local role {}").format(sql.Identifier(Role.ANALYST)))
-        comment = conn.execute(
-            "select obj_description(to_regnamespace(%s), 'pg_namespace') as c", (schema,)
-        ).fetchone()
-        build_id = _build_id_from_comment((comment or {}).get("c"))
+        build_id = schema_build_id(conn, schema)
         if build_id is None and schema == "marts":
             last = conn.execute(
                 "select build_id from meta.published_builds order by published_at desc limit 1"
@@ -187,11 +185,3 @@ def _lock(conn: Any, name: str) -> LockComparison | None:
         created_at=str(lock["created_at"])[:19],
         rates=rates,
     )
-
-
-def _build_id_from_comment(comment: str | None) -> str | None:
-    """The build id in a published schema's comment (``publish`` writes ``build <id>, as of ...``)."""
-    import re
-
-    found = re.search(r"\bbuild (b[0-9T.]+Z)\b", comment or "")
-    return found.group(1) if found else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outcomes.warehouse.connection import Role, Warehouse
-from outcomes.warehouse.publish import PUBLISHED, schema_tables
+from outcomes.warehouse.publish import PUBLISHED, schema_build_id, schema_tables
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -95,13 +95,9 @@ def create(warehouse: Warehouse, name: str, note: str | None = None) -> Lock:
                 sql.SQL(", ").join(sql.Identifier(PUBLISHED, t) for t in tables)
             )
         )
-        comment = conn.execute(
-            "select obj_description(to_regnamespace(%s), 'pg_namespace')", (PUBLISHED,)
-        ).fetchone()
-        found = re.search(r"\bbuild (b[0-9T.]+Z)\b", (comment or [""])[0] or "")
-        if found is None:
+        build_id = schema_build_id(conn, PUBLISHED)
+        if build_id is None:
             raise LockError("the published marts do not name their build (publish them with `outcomes run`)")
-        build_id = found.group(1)
         build = conn.execute(
             "select as_of_date from meta.published_builds where build_id = %s", (build_id,)
         ).fetchone()

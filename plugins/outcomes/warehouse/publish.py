@@ -64,6 +64,22 @@ def prepare_candidate(warehouse: Warehouse) -> None:
         )
 
 
+def schema_build_id(conn: Any, schema: str) -> str | None:
+    """The build a published schema (``marts``, a ``lock_<name>``) holds, from the comment that
+    ``publish`` (and ``locks.create``) write: ``... build <id>, as of <date>...``."""
+    import re
+
+    from psycopg.rows import tuple_row
+
+    row = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("select obj_description(to_regnamespace(%s), 'pg_namespace')", (schema,))
+        .fetchone()
+    )
+    found = re.search(r"\bbuild (b[0-9T.]+Z)\b", (row[0] if row else None) or "")
+    return found.group(1) if found else None
+
+
 def schema_tables(conn: Any, schema: str) -> list[str]:
     rows = conn.execute(
         "select tablename from pg_tables where schemaname = %s order by tablename", (schema,)
