@@ -335,6 +335,73 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+def _finish(result: Any) -> None:
+    _console().print(f"{'done' if result.exit_code == 0 else 'FAILED'} in {result.seconds:.0f} s")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def rebuild(
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Build as of this date (default: today, UTC)."),
+    ] = None,
+    drift_reason: Annotated[
+        str | None,
+        typer.Option(help="Why the numbers may move beyond the gate's drift bounds (then drift warns)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's task logs.")] = False,
+) -> None:
+    """Re-run tonight's build (build_outcomes) from raw, without ingesting: dbt, gate, publish,
+    history, dashboard. Exit codes as `outcomes run` (3: the gate blocked the publish)."""
+    from outcomes.pipeline import run_builds
+
+    if not verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    _finish(run_builds(_settings(), _console(), [day], drift_reason))
+
+
+@app.command()
+def backfill(
+    start: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="The first as-of date.")],
+    end: Annotated[dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="The last as-of date.")],
+    every: Annotated[int, typer.Option(min=1, help="Days between as-of dates (7: weekly).")] = 1,
+    drift_reason: Annotated[
+        str | None,
+        typer.Option(help="Kept with each build's gate run; default 'backfill FROM..TO'."),
+    ] = None,
+    restore: Annotated[
+        bool,
+        typer.Option(help="Afterwards, build again as of the date `marts` held before, if later than --to."),
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Airflow's task logs.")] = False,
+) -> None:
+    """Build and publish the marts as of every date from --from to --to, oldest first: each build
+    is gated, recorded in meta.published_builds with its as-of date, snapshotted into `history` and
+    rendered as a dated dashboard. Raw is not touched. Then (with --restore, the default) `marts`
+    goes back to the as-of date it held before, so analysts are left with tonight's numbers."""
+    from outcomes.pipeline import backfill_plan, newest_published_as_of, run_builds
+
+    first, last = start.date(), end.date()
+    today = dt.datetime.now(dt.UTC).date()
+    if last > today:
+        raise _fail(f"--to {last} is in the future (today is {today}, UTC)", EXIT_USAGE)
+    try:
+        backfill_plan(first, last, every)
+    except ValueError as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+    settings = _settings()
+    reason = drift_reason or f"backfill {first}..{last}"
+    if not verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    before = newest_published_as_of(settings)
+    days = backfill_plan(first, last, every, before, restore)
+    console = _console()
+    console.print(f"backfill ({reason}): {len(days)} builds, as of {', '.join(d.isoformat() for d in days)}")
+    _finish(run_builds(settings, console, days, reason))
+
+
 def _no_airflow_key_conn() -> bool:
     """True when no Airflow connection can hold the key (then the environment must)."""
     return not any(k.upper() == "AIRFLOW_CONN_OUTCOMES_PSEUDONYM" for k in os.environ) and not os.environ.get(

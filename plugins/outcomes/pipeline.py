@@ -59,6 +59,61 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
 
     ``as_of`` is for the build stage (the ingest DAGs apply every complete delivery).
     """
+    steps = [
+        (dag_id, {**conf, "as_of": as_of.isoformat()} if dag_id == "build_outcomes" and as_of else conf)
+        for dag_id, conf in PIPELINE
+    ]
+    return _run(settings, console, steps, ledger=True)
+
+
+def run_builds(
+    settings: Settings, console: Console, as_ofs: list[dt.date], drift_reason: str | None = None
+) -> PipelineResult:
+    """``build_outcomes`` once per as-of date, in the order given, with no ingest: raw is the
+    truth, so a build as of a day gives the marts as known at its end (``outcomes rebuild`` and
+    ``backfill``). Each build publishes, snapshots the history and renders its dated dashboard;
+    stops at the first failure. ``drift_reason`` lets the gate's drift checks warn instead of block
+    (a backfill moves the numbers by design)."""
+    conf: dict[str, Any] = {"drift_reason": drift_reason} if drift_reason else {}
+    steps = [("build_outcomes", {**conf, "as_of": day.isoformat()}) for day in as_ofs]
+    return _run(settings, console, steps, ledger=False)
+
+
+def backfill_plan(
+    first: dt.date, last: dt.date, every: int = 1, before: dt.date | None = None, restore: bool = True
+) -> list[dt.date]:
+    """The as-of dates ``outcomes backfill`` builds, oldest first: every ``every`` days from
+    ``first`` to ``last``; then, with ``restore``, ``before`` (the as-of date ``marts`` held) again
+    when it is later than the last one, so the published marts end where they were."""
+    if first > last:
+        raise ValueError(f"--from {first} is after --to {last}")
+    if every < 1:
+        raise ValueError(f"--every {every}: at least 1 day")
+    days = [first + dt.timedelta(days=n) for n in range(0, (last - first).days + 1, every)]
+    if restore and before is not None and before > days[-1]:
+        days.append(before)
+    return days
+
+
+def newest_published_as_of(settings: Settings) -> dt.date | None:
+    """The as-of date of the build ``marts`` holds now (the latest publish), or None."""
+    import psycopg
+
+    from outcomes.warehouse.connection import resolve
+
+    warehouse = resolve(settings, start=True)
+    with psycopg.connect(warehouse.url()) as conn:
+        if conn.execute("select to_regclass('meta.published_builds')").fetchone() == (None,):
+            return None
+        row = conn.execute(
+            "select as_of_date from meta.published_builds order by published_at desc limit 1"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def _run(
+    settings: Settings, console: Console, steps: list[tuple[str, dict[str, Any]]], *, ledger: bool
+) -> PipelineResult:
     from outcomes import orchestration
 
     started = time.monotonic()
@@ -66,18 +121,18 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
     console.print(f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})")
     console.print(f"landing   {settings.landing}")
     result = PipelineResult()
-    for dag_id, conf in PIPELINE:
-        if dag_id == "build_outcomes" and as_of is not None:
-            conf = {**conf, "as_of": as_of.isoformat()}
+    for dag_id, conf in steps:
         outcome = orchestration.run_dag(settings, dag_id, conf=conf)
         result.runs.append(outcome)
         colour = "green" if outcome.succeeded else "red"
         tasks = ", ".join(f"{t} {s}" for t, s in outcome.task_states.items())
-        console.print(f"  {dag_id:<22} [{colour}]{outcome.state}[/]  ({tasks})")
+        label = f"{dag_id} as of {conf['as_of']}" if "as_of" in conf else dag_id
+        console.print(f"  {label:<22} [{colour}]{outcome.state}[/]  ({tasks})")
         if not outcome.succeeded:
             break
     result.seconds = time.monotonic() - started
-    _print_ledger(settings, console)
+    if ledger:
+        _print_ledger(settings, console)
     if any(run.dag_id == "build_outcomes" for run in result.runs):
         _print_gate(warehouse, console, failures_only=not result.gate_blocked)
     return result

@@ -10,6 +10,7 @@ from outcomes.settings import Settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from outcomes.ingest.freshness import SourceFreshness
     from outcomes.quality.results import GateRun
 
 SOURCES = ("trial", "registry", "welfare", "employment")
@@ -45,6 +46,9 @@ class Status:
     alerts: list[str] = field(default_factory=list)
     gate: GateRun | None = None
     published: dict[str, Any] | None = None
+    #: Per source: its newest delivery, its age and whether it is late (ingest/freshness.py).
+    freshness: list[SourceFreshness] = field(default_factory=list)
+    freshness_error: str | None = None
 
 
 def _warehouse_status(settings: Settings) -> WarehouseStatus:
@@ -126,6 +130,21 @@ def _ledger(settings: Settings, warehouse: WarehouseStatus) -> list[str]:
     return ledger_summary(settings)
 
 
+def _freshness(settings: Settings, warehouse: WarehouseStatus) -> tuple[list[SourceFreshness], str | None]:
+    """Which sources are late (the maintenance DAG's check_sources verdicts, computed now)."""
+    if not warehouse.running or warehouse.revision is None or warehouse.revision < "0002":
+        return [], None
+    import psycopg
+
+    from outcomes.ingest.freshness import source_freshness
+    from outcomes.warehouse.connection import resolve
+
+    try:
+        return source_freshness(resolve(settings, start=False)), None
+    except (psycopg.Error, ValueError) as error:  # a bad OUTCOMES_FRESHNESS_* value, say
+        return [], str(error).strip().splitlines()[0]
+
+
 def _alerts(settings: Settings, last: int = 5) -> list[str]:
     path = settings.alerts_log
     if not path.exists():
@@ -148,6 +167,7 @@ def collect_status(settings: Settings) -> Status:
     landing = _landing_status(settings)
     warehouse = _warehouse_status(settings)
     gate, published = _gate(settings, warehouse)
+    freshness, freshness_error = _freshness(settings, warehouse)
     return Status(
         settings=settings,
         warehouse=warehouse,
@@ -156,6 +176,8 @@ def collect_status(settings: Settings) -> Status:
         alerts=_alerts(settings),
         gate=gate,
         published=published,
+        freshness=freshness,
+        freshness_error=freshness_error,
     )
 
 
@@ -200,6 +222,7 @@ def render_status(console: Console, status: Status) -> None:
         console.print("[bold]deliveries applied[/] (details: `outcomes deliveries`)")
         for line in status.ledger:
             console.print(f"  {line}")
+    _render_freshness(console, status)
     if status.published:
         pub = status.published
         console.print(
@@ -234,3 +257,26 @@ def render_status(console: Console, status: Status) -> None:
         for line in status.alerts:
             console.print(f"  {line}")
     console.print(f"[bold]Airflow home[/] {settings.airflow_home}  (UI: `make up`)")
+
+
+def _render_freshness(console: Console, status: Status) -> None:
+    """One row per source: its newest delivery, age and interval, and LATE when it is late."""
+    if status.freshness_error:
+        console.print(f"[bold]late sources[/] [red]could not check[/]: {status.freshness_error}")
+        return
+    if not status.freshness:
+        return
+    from rich.table import Table
+
+    table = Table(
+        title="source freshness (OUTCOMES_FRESHNESS_<SOURCE>_DAYS; a late source: README runbook)",
+        title_justify="left",
+    )
+    for column in ("source", "newest delivery", "age (days)", "expected within (days)", "state"):
+        table.add_column(column)
+    for item in status.freshness:
+        last = f"{item.last.delivery_id} ({item.last.status})" if item.last else "no delivery yet"
+        age = f"{item.age_days:.1f}" if item.age_days is not None else "-"
+        state = "[red]LATE[/]" if item.late else "[green]on time[/]"
+        table.add_row(item.source, last, age, f"{item.interval_days:g}", state)
+    console.print(table)

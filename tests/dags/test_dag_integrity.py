@@ -56,6 +56,20 @@ def test_conventions(dagbag: Any) -> None:
     assert problems == []
 
 
+def test_every_task_alerts_through_the_outcomes_notifier(dagbag: Any) -> None:
+    """One notifier for every failure (alerts.py): the log, the webhook and email as configured."""
+    from outcomes.alerts import OutcomesNotifier
+
+    missing = []
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            if not any(isinstance(callback, OutcomesNotifier) for callback in callbacks):
+                missing.append(f"{dag_id}.{task.task_id}")
+    assert missing == []
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_is_wiring_only(dag_file: Path, airflow_ready: Settings) -> None:
     """Parsing a DAG file touches no database and imports nothing heavy (style.md)."""

@@ -160,3 +160,45 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
         ).fetchone()
     assert back == (len(lost),)
     assert latest(settings) not in (None, dashboard_before)  # and the dashboard moved on
+
+
+def test_backfill_publishes_the_marts_as_of_an_earlier_day_with_its_own_dashboard(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    """`outcomes backfill` over the demo's raw data (after the tests above published it): one
+    build as of a week ago, gated with the backfill as its drift reason, recorded with its as-of
+    date and rendered as a dashboard of that date. (Restoring tonight's as-of afterwards is the same
+    build again: its plan is tested in tests/test_pipeline_plan.py.)"""
+    import datetime as dt
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=7)
+    done = subprocess.run(
+        [OUTCOMES, "backfill", "--from", day.isoformat(), "--to", day.isoformat(), "--no-restore"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"backfill (backfill {day}..{day}): 1 builds, as of {day}" in done.stdout
+    with psycopg.connect(warehouse.url()) as conn:
+        build_id, as_of, reason = conn.execute(
+            """
+            select p.build_id, p.as_of_date, g.drift_reason from meta.published_builds p
+            join meta.gate_runs g using (build_id) order by p.published_at desc limit 1
+            """
+        ).fetchone() or (None, None, None)
+    assert (as_of, reason) == (day, f"backfill {day}..{day}")
+    assert (settings.dashboards_dir / f"{day.isoformat()}_{build_id}.html").exists()
+
+    future = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    refused = subprocess.run(
+        [OUTCOMES, "backfill", "--from", day.isoformat(), "--to", future.isoformat()],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2 and "is in the future" in refused.stdout + refused.stderr

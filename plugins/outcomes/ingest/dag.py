@@ -28,9 +28,16 @@ def default_args() -> dict[str, Any]:
     }
 
 
-def schedule_for(source: str, default: str) -> str:
-    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract default."""
-    return os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
+#: ``OUTCOMES_SCHEDULE_<NAME>=manual``: no time schedule; the DAG runs when triggered (UI, REST
+#: API, ``outcomes run``) or, for ``build_outcomes``, when every source's Asset has news.
+MANUAL = "manual"
+
+
+def schedule_for(source: str, default: str) -> str | None:
+    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract default
+    (``manual``: None, triggered runs only)."""
+    value = os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
+    return None if value.strip().lower() == MANUAL else value
 
 
 def deadline_for(source: str, default: timedelta) -> timedelta:
@@ -39,7 +46,7 @@ def deadline_for(source: str, default: timedelta) -> timedelta:
     return timedelta(hours=float(raw)) if raw else default
 
 
-def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md: str | None) -> DAG:
+def build_ingest_dag(source: str, *, schedule: str | None, deadline: timedelta, doc_md: str | None) -> DAG:
     """The ``ingest_<source>`` DAG."""
     deadline = deadline_for(source, deadline)
     poke_seconds = float(os.environ.get("OUTCOMES_POKE_SECONDS") or 60)
@@ -80,14 +87,20 @@ def build_ingest_dag(source: str, *, schedule: str, deadline: timedelta, doc_md:
 
         @task.short_circuit
         def raw_changed(outcomes: list[dict[str, Any]]) -> bool:
-            """Go on (and emit the Asset) only when raw records changed."""
-            return any(o["rows_loaded"] or o["rows_moved_from_pending"] for o in outcomes)
+            """Go on (and emit the Asset) only when the source brought news: rows into raw, or rows
+            held in `pending` until their person is enrolled. The latter counts too: when the
+            trial's ingest runs later (or is late), it moves them into raw and emits its own Asset,
+            and the build, which waits for every source's Asset, then sees them."""
+            return any(
+                o["rows_loaded"] or o["rows_moved_from_pending"] or o["rows_pending"] for o in outcomes
+            )
 
         @task(outlets=[raw_asset(source)])
         def announce(outcomes: list[dict[str, Any]]) -> str:
             """Emit the source's Asset: the build DAG runs when every source has news, or nightly at 05:00."""
             loaded = sum(o["rows_loaded"] + o["rows_moved_from_pending"] for o in outcomes)
-            return f"{source}: {loaded} rows into raw from {len(outcomes)} deliveries"
+            pending = sum(o["rows_pending"] for o in outcomes)
+            return f"{source}: {loaded} rows into raw, {pending} pending, from {len(outcomes)} deliveries"
 
         applied = apply_deliveries()
         wait_for_delivery >> applied

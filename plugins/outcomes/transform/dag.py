@@ -26,7 +26,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from outcomes.assets import RAW_ASSETS
-from outcomes.ingest.dag import default_args
+from outcomes.ingest.dag import MANUAL, default_args
 from outcomes.settings import load_settings
 
 #: ``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
@@ -42,9 +42,12 @@ def published_asset() -> Asset:
     return Asset(name="published", uri="x-outcomes://warehouse/marts/published", group="outcomes")
 
 
-def build_schedule() -> AssetOrTimeSchedule:
-    """Every source's Asset (each ingested something new), or nightly at the cron time."""
+def build_schedule() -> AssetOrTimeSchedule | AssetAll:
+    """Every source's Asset (each ingested something new), or nightly at the cron time
+    (``OUTCOMES_SCHEDULE_BUILD=manual``: the Assets and triggered runs only)."""
     cron = os.environ.get("OUTCOMES_SCHEDULE_BUILD") or "0 5 * * *"
+    if cron.strip().lower() == MANUAL:
+        return AssetAll(*RAW_ASSETS)
     return AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=AssetAll(*RAW_ASSETS)
     )
