@@ -216,21 +216,24 @@ def test_a_wrong_password_is_logged_without_it(
     assert "535" in caplog.text and PASSWORD not in caplog.text
 
 
+# the random password is filled in inside the test: test ids must be the same in every
+# pytest-xdist worker (each imports this module and draws its own PASSWORD)
 @pytest.mark.parametrize(
     "url",
     [
-        f"http://alerts:{PASSWORD}@smtp.example.org",
-        f"alerts:{PASSWORD}@smtp.example.org",
-        f"smtp://alerts:{PASSWORD}@smtp.example.org:port",
-        f"smtps://alerts:{PASSWORD}@smtp.example.org?starttls=true",
+        "http://alerts:{password}@smtp.example.org",
+        "alerts:{password}@smtp.example.org",
+        "smtp://alerts:{password}@smtp.example.org:port",
+        "smtps://alerts:{password}@smtp.example.org?starttls=true",
     ],
+    ids=["http-scheme", "no-scheme", "bad-port", "starttls-with-smtps"],
 )
 def test_a_bad_smtp_url_is_a_clear_error_naming_the_variable(
     url: str, alerts: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings()
     email_env(monkeypatch, 25)
-    monkeypatch.setenv("OUTCOMES_ALERT_SMTP_URL", url)
+    monkeypatch.setenv("OUTCOMES_ALERT_SMTP_URL", url.format(password=PASSWORD))
     before = len(alert_lines(settings))
     with caplog.at_level(logging.ERROR, logger="outcomes.alerts"):
         alerts.send(task_failed(alerts))
