@@ -358,7 +358,10 @@ def rebuild(
 
     if not verbose:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(dt.UTC).date()
+    day = as_of.date() if as_of else today
+    if day > today:
+        raise _fail(f"--as-of {day} is in the future (today is {today}, UTC)", EXIT_USAGE)
     _finish(run_builds(_settings(), _console(), [day], drift_reason))
 
 

@@ -202,3 +202,13 @@ def test_backfill_publishes_the_marts_as_of_an_earlier_day_with_its_own_dashboar
         check=False,
     )
     assert refused.returncode == 2 and "is in the future" in refused.stdout + refused.stderr
+    # `outcomes rebuild` is the same path (pipeline.run_builds) for one day; it refuses a future one
+    refused = subprocess.run(
+        [OUTCOMES, "rebuild", "--as-of", future.isoformat()],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2 and "is in the future" in refused.stdout + refused.stderr
