@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.builds import scratch_database
 
 from outcomes.dashboard.snapshots import LATEST, latest, list_snapshots, point_latest, write_snapshot
 from outcomes.retention import (
@@ -26,7 +27,6 @@ from outcomes.retention import (
     retention_days,
 )
 from outcomes.settings import Settings
-from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Warehouse
 
 NOW = dt.datetime(2027, 6, 1, 0, 30, tzinfo=dt.UTC)
@@ -128,11 +128,7 @@ def test_retention_days_come_from_the_environment() -> None:
 @pytest.fixture
 def locked(warehouse: Warehouse) -> Iterator[Warehouse]:
     """A scratch warehouse whose ledger records a lock of a build as of 2025-10-01."""
-    name = f"{warehouse.database}_ret_{secrets.token_hex(3)}"
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    try:
-        migrate(scratch)
+    with scratch_database(warehouse, f"{warehouse.database}_ret_{secrets.token_hex(3)}") as scratch:
         with psycopg.connect(scratch.url()) as conn:
             conn.execute("set local role outcomes_owner")
             build = build_id(600)
@@ -152,9 +148,6 @@ def locked(warehouse: Warehouse) -> Iterator[Warehouse]:
                 (build,),
             )
         yield scratch
-    finally:
-        with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def test_prune_state_keeps_the_dashboard_of_a_locked_as_of_date(

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from rich.console import Console
+from support.builds import scratch_database
 from support.deliveries import enrolment_row, fnr, prom_rows, spell_row, write_delivery
 
 from outcomes.ingest.freshness import (
@@ -31,7 +32,6 @@ from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.quality.config import FRESHNESS_DAYS, load_gate_config
 from outcomes.settings import Settings, load_settings
 from outcomes.status import Status, WarehouseStatus, collect_status, render_status
-from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Warehouse
 
 UTC = dt.UTC
@@ -135,15 +135,8 @@ def test_every_source_is_assessed_with_the_gates_own_intervals(monkeypatch: pyte
 @pytest.fixture
 def scratch(warehouse: Warehouse) -> Iterator[Warehouse]:
     """A migrated database of the test's own on the session's server (a ledger nobody else writes)."""
-    name = f"{warehouse.database}_fresh_{secrets.token_hex(3)}"
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    try:
-        migrate(scratch)
+    with scratch_database(warehouse, f"{warehouse.database}_fresh_{secrets.token_hex(3)}") as scratch:
         yield scratch
-    finally:
-        with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

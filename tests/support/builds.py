@@ -46,6 +46,23 @@ PUBLISHED_AS_OF = dt.date(2026, 11, 21)
 
 
 @contextmanager
+def scratch_database(warehouse: Warehouse, name: str) -> Iterator[Warehouse]:
+    """A new, migrated database ``name`` beside ``warehouse`` (same server); dropped afterwards."""
+    import psycopg
+
+    from outcomes.warehouse.bootstrap import ensure_database, migrate
+
+    ensure_database(warehouse, name)
+    try:
+        scratch = warehouse.for_database(name)
+        migrate(scratch)
+        yield scratch
+    finally:
+        with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@contextmanager
 def published_scratch(
     settings: Settings, warehouse: Warehouse, landing: Path, as_of: dt.date, name: str
 ) -> Iterator[Warehouse]:
@@ -56,12 +73,8 @@ def published_scratch(
     from outcomes.ingest.landing import complete_deliveries
     from outcomes.ingest.loader import apply_delivery
     from outcomes.ingest.pseudonym import Pseudonymiser
-    from outcomes.warehouse.bootstrap import ensure_database, migrate
 
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    try:
-        migrate(scratch)
+    with scratch_database(warehouse, name) as scratch:
         pseudonymise = Pseudonymiser(b"p" * 64)
         with psycopg.connect(scratch.url(), autocommit=True) as conn:
             conn.execute("set role outcomes_loader")
@@ -71,6 +84,3 @@ def published_scratch(
         report = build_gate_publish(settings, scratch, as_of)
         assert report.status == "passed", report.message()
         yield scratch
-    finally:
-        with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
