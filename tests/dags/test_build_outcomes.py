@@ -18,31 +18,75 @@ def build_dag(airflow_ready: Settings) -> Any:
     return load_dag(airflow_ready, "build_outcomes")
 
 
-def test_every_model_of_the_manifest_has_its_task(build_dag: Any, settings: Settings) -> None:
-    import json
+@pytest.fixture(scope="module")
+def watcher_dag(airflow_ready: Settings) -> Any:
+    """The same DAG with OUTCOMES_DBT_EXECUTION=watcher: a sensor per model."""
+    import os
 
-    manifest = json.loads(settings.dbt_manifest.read_text())
-    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    run_tasks = {t.task_id.split(".")[1] for t in build_dag.tasks if t.task_id.endswith(".run")}
-    assert run_tasks == models
+    from outcomes.orchestration import load_dag
+
+    saved = os.environ.get("OUTCOMES_DBT_EXECUTION")
+    os.environ["OUTCOMES_DBT_EXECUTION"] = "watcher"
+    try:
+        return load_dag(airflow_ready, "build_outcomes")
+    finally:
+        if saved is None:
+            del os.environ["OUTCOMES_DBT_EXECUTION"]
+        else:
+            os.environ["OUTCOMES_DBT_EXECUTION"] = saved
+
+
+def test_by_default_one_dbt_build_task_builds_every_model_with_its_tests(build_dag: Any) -> None:
+    dbt = build_dag.get_task("dbt_build")
+    assert dbt.base_cmd == ["build"]
+    assert dbt.exclude == "path:snapshots"
+    assert dbt.vars == {"as_of": "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"}
+    assert dbt.upstream_task_ids == {"amend_locks"}
+    assert dbt.downstream_task_ids == {"quality_gate"}
+    assert not [t for t in build_dag.task_ids if t.startswith("dbt.")]
     assert {
         "resolve_as_of",
         "start_build",
         "quality_gate",
         "publish",
         "snapshot_history",
+        "docs_outdated",
         "generate_docs",
     } <= set(build_dag.task_ids)
+
+
+def test_the_watcher_has_a_task_for_every_model_of_the_manifest(watcher_dag: Any, settings: Settings) -> None:
+    import json
+
+    manifest = json.loads(settings.dbt_manifest.read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    run_tasks = {t.task_id.split(".")[1] for t in watcher_dag.tasks if t.task_id.endswith(".run")}
+    assert run_tasks == models
+    gate = watcher_dag.get_task("quality_gate")
+    assert "dbt.dbt_producer_watcher" in gate.get_flat_relative_ids(upstream=True)
+
+
+def test_an_unknown_execution_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outcomes.transform.dag import execution_mode
+
+    monkeypatch.setenv("OUTCOMES_DBT_EXECUTION", "Build")
+    assert execution_mode() == "build"
+    monkeypatch.setenv("OUTCOMES_DBT_EXECUTION", "kubernetes")
+    with pytest.raises(ValueError, match="OUTCOMES_DBT_EXECUTION='kubernetes'"):
+        execution_mode()
 
 
 def test_the_gate_stands_between_the_build_and_the_publish(build_dag: Any) -> None:
     gate, publish = build_dag.get_task("quality_gate"), build_dag.get_task("publish")
     assert "publish" in gate.downstream_task_ids
     assert publish.upstream_task_ids == {"quality_gate", "start_build", "resolve_as_of"}
-    assert build_dag.get_task("dbt.dbt_producer_watcher").task_id in gate.get_flat_relative_ids(upstream=True)
+    assert "dbt_build" in gate.get_flat_relative_ids(upstream=True)
     # history and docs read the published marts, so they come after the publish
     assert "snapshot_history" in publish.downstream_task_ids
     assert build_dag.get_task("snapshot_history").vars["marts_schema"] == "marts"
+    # docs only when the project changed: a short circuit before them
+    assert build_dag.get_task("generate_docs").upstream_task_ids == {"docs_outdated"}
+    assert build_dag.get_task("docs_outdated").upstream_task_ids == {"snapshot_history"}
 
 
 def test_it_runs_on_every_sources_news_or_nightly(build_dag: Any) -> None:
@@ -71,4 +115,4 @@ def test_a_malformed_as_of_is_refused_before_anything_runs(build_dag: Any, setti
     else:
         assert not outcome.succeeded
         assert outcome.task_states["resolve_as_of"] == "failed"
-        assert outcome.task_states["dbt.dbt_producer_watcher"] == "upstream_failed"
+        assert outcome.task_states["dbt_build"] == "upstream_failed"

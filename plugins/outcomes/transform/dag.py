@@ -31,9 +31,14 @@ from outcomes.settings import load_settings
 
 #: ``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
 #: ``watcher``: one ``dbt build`` (one dbt start-up) with a light sensor per model and its tests;
+#: ``build``: one ``dbt build`` task and nothing else (the per-model states are in its log);
 #: ``local``: one ``dbt build --select <model>`` task per model (each pays dbt's start-up).
-EXECUTION_MODES = ("watcher", "local")
-DEFAULT_EXECUTION = "watcher"
+EXECUTION_MODES = ("watcher", "build", "local")
+#: The default, by measurement (bench/README.md, "How Cosmos runs dbt"): at trial size the nightly
+#: build took 36 s with one dbt build task against 52 s with the watcher and 61 s with a task per
+#: model; the watcher's sensors (two per model) each cost a task's bookkeeping, and under a real
+#: executor a process each.
+DEFAULT_EXECUTION = "build"
 AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
 
 
@@ -61,7 +66,10 @@ def execution_mode() -> str:
 
 
 def copy_docs(project_dir: str, **_: Any) -> None:
-    """Cosmos callback: keep the generated docs (Cosmos deletes its temporary project)."""
+    """Cosmos callback: keep the generated docs (Cosmos deletes its temporary project), and the
+    fingerprint of the project they describe."""
+    from outcomes.transform.dbt import docs_stamp, project_fingerprint
+
     settings = load_settings()
     target = Path(project_dir) / "target"
     staging = settings.dbt_docs_dir.with_name("docs.new")
@@ -76,6 +84,7 @@ def copy_docs(project_dir: str, **_: Any) -> None:
         settings.dbt_docs_dir.rename(old)
     staging.rename(settings.dbt_docs_dir)
     shutil.rmtree(old, ignore_errors=True)
+    docs_stamp(settings).write_text(project_fingerprint(settings) + "\n")
 
 
 def _consumers_after_producer(group: Any) -> None:
@@ -109,7 +118,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
         RenderConfig,
         TestBehavior,
     )
-    from cosmos.operators.local import DbtDocsLocalOperator, DbtSnapshotLocalOperator
+    from cosmos.operators.local import DbtBuildLocalOperator, DbtDocsLocalOperator, DbtSnapshotLocalOperator
 
     settings = load_settings()
     project = settings.dbt_project_dir
@@ -183,6 +192,14 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
 
             return tasks.publish_build(build_id, as_of, gate, run_id)
 
+        @task.short_circuit
+        def docs_outdated() -> bool:
+            """dbt docs describe the project, not the night's data: regenerate them only when a
+            file of dbt_project/ or a migration changed since they were made (or there are none)."""
+            from outcomes.transform.dbt import docs_are_current
+
+            return not docs_are_current(load_settings())
+
         @task
         def amend_locks() -> int:
             """Erasure outranks a lock: erased participants leave every lock (meta.lock_amendments)."""
@@ -199,31 +216,46 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
 
         as_of = resolve_as_of()
         build_id = start_build()
-        dbt = DbtTaskGroup(
-            group_id="dbt",
-            project_config=ProjectConfig(
-                dbt_project_path=project,
-                manifest_path=settings.dbt_manifest,
-                dbt_vars=dbt_vars,
-                install_dbt_deps=False,  # the project uses no packages
-            ),
-            profile_config=profile,
-            execution_config=ExecutionConfig(
-                execution_mode=ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL,
-                invocation_mode=InvocationMode.DBT_RUNNER,
-            ),
-            render_config=RenderConfig(
-                load_method=LoadMode.DBT_MANIFEST,
-                exclude=["path:snapshots"],
-                # watcher: the producer's `dbt build` runs every test in order; local: one
-                # `dbt build` per model, multi-parent tests after all their parents
-                test_behavior=TestBehavior.AFTER_EACH if mode == "watcher" else TestBehavior.BUILD,
-                should_detach_multiple_parents_tests=mode == "local",
-                # a unix-socket warehouse has no host for Cosmos' asset URIs: we emit our own
+        dbt: Any
+        if mode == "build":
+            dbt = DbtBuildLocalOperator(
+                task_id="dbt_build",
+                doc_md="One `dbt build` of every model with its data and unit tests into `marts_candidate`.",
+                project_dir=str(project),
+                profile_config=profile,
+                vars=dbt_vars,
+                exclude="path:snapshots",
+                install_deps=False,
                 emit_datasets=False,
-            ),
-            operator_args={"execution_timeout": dt.timedelta(hours=2)},
-        )
+                invocation_mode=InvocationMode.DBT_RUNNER,
+                execution_timeout=dt.timedelta(hours=2),
+            )
+        else:
+            dbt = DbtTaskGroup(
+                group_id="dbt",
+                project_config=ProjectConfig(
+                    dbt_project_path=project,
+                    manifest_path=settings.dbt_manifest,
+                    dbt_vars=dbt_vars,
+                    install_dbt_deps=False,  # the project uses no packages
+                ),
+                profile_config=profile,
+                execution_config=ExecutionConfig(
+                    execution_mode=ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL,
+                    invocation_mode=InvocationMode.DBT_RUNNER,
+                ),
+                render_config=RenderConfig(
+                    load_method=LoadMode.DBT_MANIFEST,
+                    exclude=["path:snapshots"],
+                    # watcher: the producer's `dbt build` runs every test in order; local: one
+                    # `dbt build` per model, multi-parent tests after all their parents
+                    test_behavior=TestBehavior.AFTER_EACH if mode == "watcher" else TestBehavior.BUILD,
+                    should_detach_multiple_parents_tests=mode == "local",
+                    # a unix-socket warehouse has no host for Cosmos' asset URIs: we emit our own
+                    emit_datasets=False,
+                ),
+                operator_args={"execution_timeout": dt.timedelta(hours=2)},
+            )
         if mode == "watcher":
             _consumers_after_producer(dbt)
         # the steps after the publish: the same project, profile and as-of date, on `marts`
@@ -250,6 +282,6 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
         published = publish(build_id, as_of, gate)  # type: ignore[arg-type]
         as_of >> build_id >> amend_locks() >> dbt >> gate
         published >> refresh_dashboard()  # beside the history: one failing never holds back the other
-        published >> snapshot_history >> generate_docs
+        published >> snapshot_history >> docs_outdated() >> generate_docs
 
     return build_outcomes()

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from outcomes.settings import Settings
@@ -121,6 +122,42 @@ def manifest_is_stale(settings: Settings) -> bool:
         if path.is_file() and not ignored and path.stat().st_mtime > built:
             return True
     return False
+
+
+def project_fingerprint(settings: Settings) -> str:
+    """sha256 of everything dbt docs describe: every file of the dbt project (as
+    :func:`manifest_is_stale` sees them) and the warehouse migrations that shape the sources."""
+    import hashlib
+
+    from outcomes.warehouse.bootstrap import MIGRATIONS_DIR
+
+    digest = hashlib.sha256()
+    project = settings.dbt_project_dir
+    files = [
+        p
+        for p in project.rglob("*")
+        if p.is_file() and not {"target", "logs", "dbt_packages"} & set(p.relative_to(project).parts)
+    ]
+    for path in sorted(files):
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(MIGRATIONS_DIR.glob("versions/*.py")):
+        digest.update(path.name.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def docs_stamp(settings: Settings) -> Path:
+    """Where the fingerprint of the project the current dbt docs were generated from is kept."""
+    return settings.dbt_docs_dir.with_name("docs.project-sha256")
+
+
+def docs_are_current(settings: Settings) -> bool:
+    """True when dbt docs exist and were generated from the project as it is now."""
+    stamp = docs_stamp(settings)
+    return (
+        (settings.dbt_docs_dir / "index.html").exists()
+        and stamp.exists()
+        and stamp.read_text().strip() == project_fingerprint(settings)
+    )
 
 
 def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
