@@ -158,14 +158,14 @@ def growth_exponent(points: list[tuple[int, float]]) -> float | None:
     return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 2)
 
 
-def build_part(sizes: tuple[int, ...], repeats: int, root: Path) -> dict[str, Any]:
-    results = [nightly.nightly(root, n, repeats) for n in sizes]
-    build_points = [(r["participants"], r["build"]["wall_s"]) for r in results]
-    dbt_points = [(r["participants"], r["build"]["stages_s"]["dbt"]) for r in results]
+def growth(sizes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Growth exponents of the nightly build and of its dbt stage, over the sizes measured."""
+    done = [r for r in sizes if "build" in r]
     return {
-        "sizes": results,
-        "growth_exponent_build": growth_exponent(build_points),
-        "growth_exponent_dbt": growth_exponent(dbt_points),
+        "growth_exponent_build": growth_exponent([(r["participants"], r["build"]["wall_s"]) for r in done]),
+        "growth_exponent_dbt": growth_exponent(
+            [(r["participants"], r["build"]["stages_s"]["dbt"]) for r in done]
+        ),
     }
 
 
@@ -253,7 +253,10 @@ def markdown(results: dict[str, Any]) -> str:
         + f". Medians over {results['repeats']} run(s).",
         "",
     ]
-    if "loader" in results:
+    for name in ("loader", "overhead", "modes", "parse"):
+        if "error" in results.get(name, {}):
+            out += [f"**{name}**: FAILED ({results[name]['error'].splitlines()[0]})", ""]
+    if "loader" in results and "error" not in results["loader"]:
         lo = results["loader"]
         out += [
             f"**Ingest**: one registry delivery of {lo['rows']:,} rows ({lo['file_mb']:,} MB), each "
@@ -283,6 +286,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in bu["sizes"]:
+            if "error" in r:
+                out.append(f"| {r['participants']:,} | FAILED: {r['error'].splitlines()[0][:200]} |")
+                continue
             b, st, inc, first = r["build"], r["build"]["stages_s"], r["incremental_night"], r["first_run"]
             out.append(
                 f"| {r['participants']:,} | {r['rows']:,} | **{fmt_s(b['wall_s'])}** | {fmt_s(st['dbt'])} "
@@ -297,7 +303,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"**{bu['growth_exponent_build']}** (dbt alone: {bu['growth_exponent_dbt']}).",
             "",
         ]
-    if "modes" in results:
+    if "modes" in results and "error" not in results["modes"]:
         mo = results["modes"]
         out += [
             f"**How Cosmos runs dbt** (`OUTCOMES_DBT_EXECUTION`, `OUTCOMES_DBT_THREADS`): the nightly build "
@@ -313,7 +319,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {fmt_s(b['orchestration_s'])} |"
             )
         out.append("")
-    if "overhead" in results:
+    if "overhead" in results and "error" not in results["overhead"]:
         ov = results["overhead"]
         out += [
             f"**Orchestration overhead** at trial size ({ov['participants']} randomised + the "
@@ -322,7 +328,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"called directly in one process: **{ov['run_vs_direct']}x** (same marts: {ov['same_marts']}).",
             "",
         ]
-    if "parse" in results:
+    if "parse" in results and "error" not in results["parse"]:
         pa = results["parse"]
         out += [
             "**DAG parse times** (median, a fresh child per parse):",
@@ -379,32 +385,57 @@ def main() -> None:
         "versions": versions(),
         "settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("OUTCOMES_DBT_")},
     }
-    root = Path(tempfile.mkdtemp(prefix="ocb-", dir=args.dir))
-    started = time.perf_counter()
-    try:
-        if "loader" in args.only:
-            results["loader"] = loader_part(scale.loader_rows, repeats, root)
-        if "overhead" in args.only:
-            results["overhead"] = overhead_part(scale.trial_participants, repeats, root)
-        if "build" in args.only:
-            results["build"] = build_part(sizes, repeats, root)
-        if "modes" in args.only:
-            results["modes"] = modes_part(scale.modes_participants, repeats, root)
-        if "parse" in args.only:
-            results["parse"] = parse_part(repeats, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    results["seconds"] = round(time.perf_counter() - started, 1)
     out = args.out or HERE / "results" / (
         "latest.json" if args.scale == "full" else f"latest-{args.scale}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    root = Path(tempfile.mkdtemp(prefix="ocb-", dir=args.dir))
+    started = time.perf_counter()
+    failed: list[str] = []
+
+    def save() -> None:
+        """The results so far: a part that fails, or a run stopped half-way, keeps the rest."""
+        results["seconds"] = round(time.perf_counter() - started, 1)
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+    def part(name: str, measure: Any) -> Any:
+        try:
+            value = measure()
+        except Exception as error:  # recorded, and the run goes on to the next part
+            log(f"{name} FAILED: {error}")
+            failed.append(name)
+            value = {"error": f"{type(error).__name__}: {error}"[:2000]}
+        save()
+        return value
+
+    try:
+        if "loader" in args.only:
+            results["loader"] = part("loader", lambda: loader_part(scale.loader_rows, repeats, root))
+        if "overhead" in args.only:
+            results["overhead"] = part(
+                "overhead", lambda: overhead_part(scale.trial_participants, repeats, root)
+            )
+        if "build" in args.only:
+            results["build"] = {"sizes": []}
+            for n in sizes:
+                size = part(f"build at {n:,}", lambda n=n: nightly.nightly(root, n, repeats))
+                results["build"]["sizes"].append({"participants": n, **size})
+                results["build"].update(growth(results["build"]["sizes"]))
+                save()
+        if "modes" in args.only:
+            results["modes"] = part("modes", lambda: modes_part(scale.modes_participants, repeats, root))
+        if "parse" in args.only:
+            results["parse"] = part("parse", lambda: parse_part(repeats, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        save()
     text = markdown(results)
     print(text)
     if args.scale == "full" and args.out is None:
         update_readme(text)
     log(f"done in {fmt_s(results['seconds'])}: {out}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (their errors are in {out})")
 
 
 if __name__ == "__main__":
