@@ -477,7 +477,9 @@ def parse_times(root: Path, dags: Path, repeats: int) -> dict[str, float]:
 MODES: tuple[tuple[str, str], ...] = (("watcher", "4"), ("build", "4"), ("local", "4"), ("build", "1"))
 
 
-def modes(root: Path, participants: int, repeats: int) -> list[dict[str, Any]]:
+def modes(
+    root: Path, participants: int, repeats: int, variants: tuple[tuple[str, str], ...] = MODES
+) -> list[dict[str, Any]]:
     """The nightly build (``outcomes rebuild``) under each execution mode and thread count, in
     rounds on one warehouse (one of each per round), after one ``outcomes run``; every variant
     must publish the same marts."""
@@ -487,9 +489,9 @@ def modes(root: Path, participants: int, repeats: int) -> list[dict[str, Any]]:
         generate(home)
         home.outcomes("run", "--as-of", AS_OF)
         reference = checksums(home)
-        runs: dict[tuple[str, str], list[RunTimes]] = {combo: [] for combo in MODES}
+        runs: dict[tuple[str, str], list[RunTimes]] = {combo: [] for combo in variants}
         for i in range(repeats):
-            for mode, threads in MODES:
+            for mode, threads in variants:
                 wall = home.outcomes(
                     "rebuild", "--as-of", AS_OF, OUTCOMES_DBT_EXECUTION=mode, OUTCOMES_DBT_THREADS=threads
                 )
@@ -499,7 +501,7 @@ def modes(root: Path, participants: int, repeats: int) -> list[dict[str, Any]]:
                     raise RuntimeError(f"execution {mode} with {threads} thread(s) published other marts")
         return [
             {"execution": mode, "threads": int(threads), "build": median_times(runs[(mode, threads)])}
-            for mode, threads in MODES
+            for mode, threads in variants
         ]
     finally:
         home.remove()

@@ -57,12 +57,19 @@ class Scale:
     build_sizes: tuple[int, ...]
     repeats: int
     modes_participants: int
+    modes: tuple[tuple[str, str], ...] = nightly.MODES
     trial_participants: int = 58
 
 
 SCALES = {
     # proves that every part still runs: small enough for CI, too small for conclusions
-    "small": Scale(loader_rows=200_000, build_sizes=(1_000,), repeats=1, modes_participants=58),
+    "small": Scale(
+        loader_rows=200_000,
+        build_sizes=(1_000,),
+        repeats=1,
+        modes_participants=58,
+        modes=(("build", "4"), ("watcher", "4")),
+    ),
     "full": Scale(
         loader_rows=10_000_000, build_sizes=(1_000, 10_000, 100_000), repeats=3, modes_participants=10_000
     ),
@@ -169,8 +176,9 @@ def growth(sizes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def modes_part(participants: int, repeats: int, root: Path) -> dict[str, Any]:
-    return {"participants": participants, "variants": nightly.modes(root, participants, repeats)}
+def modes_part(scale: Scale, repeats: int, root: Path) -> dict[str, Any]:
+    participants = scale.modes_participants
+    return {"participants": participants, "variants": nightly.modes(root, participants, repeats, scale.modes)}
 
 
 def overhead_part(participants: int, repeats: int, root: Path) -> dict[str, Any]:
@@ -423,7 +431,7 @@ def main() -> None:
                 results["build"].update(growth(results["build"]["sizes"]))
                 save()
         if "modes" in args.only:
-            results["modes"] = part("modes", lambda: modes_part(scale.modes_participants, repeats, root))
+            results["modes"] = part("modes", lambda: modes_part(scale, repeats, root))
         if "parse" in args.only:
             results["parse"] = part("parse", lambda: parse_part(repeats, root))
     finally:
