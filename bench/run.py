@@ -406,34 +406,35 @@ def main() -> None:
         results["seconds"] = round(time.perf_counter() - started, 1)
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
-    def part(name: str, measure: Any) -> Any:
+    def measure(name: str, how: Any) -> dict[str, Any]:
         try:
-            value = measure()
+            return dict(how())
         except Exception as error:  # recorded, and the run goes on to the next part
             log(f"{name} FAILED: {error}")
             failed.append(name)
-            value = {"error": f"{type(error).__name__}: {error}"[:2000]}
-        save()
-        return value
+            return {"error": f"{type(error).__name__}: {error}"[:2000]}
 
     try:
         if "loader" in args.only:
-            results["loader"] = part("loader", lambda: loader_part(scale.loader_rows, repeats, root))
+            results["loader"] = measure("loader", lambda: loader_part(scale.loader_rows, repeats, root))
+            save()
         if "overhead" in args.only:
-            results["overhead"] = part(
+            results["overhead"] = measure(
                 "overhead", lambda: overhead_part(scale.trial_participants, repeats, root)
             )
+            save()
         if "build" in args.only:
             results["build"] = {"sizes": []}
             for n in sizes:
-                size = part(f"build at {n:,}", lambda n=n: nightly.nightly(root, n, repeats))
+                size = measure(f"build at {n:,}", lambda n=n: nightly.nightly(root, n, repeats))
                 results["build"]["sizes"].append({"participants": n, **size})
                 results["build"].update(growth(results["build"]["sizes"]))
                 save()
         if "modes" in args.only:
-            results["modes"] = part("modes", lambda: modes_part(scale, repeats, root))
+            results["modes"] = measure("modes", lambda: modes_part(scale, repeats, root))
+            save()
         if "parse" in args.only:
-            results["parse"] = part("parse", lambda: parse_part(repeats, root))
+            results["parse"] = measure("parse", lambda: parse_part(repeats, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
         save()
