@@ -365,18 +365,29 @@ def _insert_valid(
             (delivery_id,),
         )
         return cur.rowcount, 0
-    enrolled = f"{PSEUDONYM} in (select {PSEUDONYM} from raw.trial_enrolment)"
+    # A temporary table is never analysed by autovacuum: without statistics the planner guesses
+    # its size, and a delivery of millions of rows gets the plan of a small one.
+    conn.execute(f"analyze {table}")
+    # exists / not exists: a semi- and an anti-join. `not in (subquery)` is neither (its NULL
+    # semantics forbid it): once the enrolment's pseudonyms outgrow work_mem, PostgreSQL rescans
+    # the subquery for every row (100,000 participants: a registry backlog ran for hours).
+    enrolled = (
+        f"exists (select from raw.trial_enrolment as enrolment "
+        f"where enrolment.{PSEUDONYM} = incoming.{PSEUDONYM})"
+    )
     loaded = conn.execute(
         f"""
         insert into raw.{target} (delivery_id, source_line, {names})
-        select %s, source_line, {casts} from {table} where violations is null and {enrolled}
+        select %s, source_line, {casts} from {table} as incoming
+        where violations is null and {enrolled}
         """,
         (delivery_id,),
     ).rowcount
     pending = conn.execute(
         f"""
         insert into pending.{target} (delivery_id, source_line, {names}, held_since)
-        select %s, source_line, {casts}, %s from {table} where violations is null and not {enrolled}
+        select %s, source_line, {casts}, %s from {table} as incoming
+        where violations is null and not {enrolled}
         """,
         (delivery_id, held_since),
     ).rowcount

@@ -67,7 +67,11 @@ final as (
     from latest_versions
     inner join participants
         on latest_versions.person_pseudonym = participants.person_pseudonym
-    where latest_versions.form_id not in (select withdrawn_forms.form_id from withdrawn_forms)
+    -- an anti-join: `not in (subquery)` rescans the subquery for every row once it outgrows work_mem
+    where not exists (
+        select from withdrawn_forms
+        where withdrawn_forms.form_id = latest_versions.form_id
+    )
 
 )
 
