@@ -233,3 +233,42 @@ def test_analysts_cannot_read_staging(built: Warehouse) -> None:
 
 def test_no_dbt_artefact_is_left_in_the_checkout(settings: Settings) -> None:
     assert not (Path(settings.dbt_project_dir) / "target" / "run").exists()
+
+
+def test_the_build_first_analyses_sources_a_large_delivery_changed(
+    built: Warehouse, settings: Settings
+) -> None:
+    """A large delivery committed just before the build leaves its tables without planner
+    statistics until autovacuum comes round; the build analyses every raw or pending table that
+    changed by more than a tenth since its last analysis, and only those (on-run-start)."""
+    with psycopg.connect(built.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_owner")
+        conn.execute(
+            """
+            insert into pending.registry_proms
+                (delivery_id, source_line, form_id, person_pseudonym, answered_on, item, value,
+                 updated_at, is_deleted, held_since)
+            select '20250601T0200Z', n, 'BULK' || n, md5(n::text), date '2025-05-01', 'odi_01', 1,
+                   timestamptz '2025-05-01 10:00Z', false, now()
+            from generate_series(1, 5000) as n
+            """
+        )
+        conn.execute("select pg_stat_force_next_flush()")
+        conn.execute("analyze raw.employment_jobs")  # analysed and unchanged since: left alone
+    try:
+        result = run_dbt(settings, built, ["run", "--select", "stg_trial__participants"], as_of=AS_OF)
+        assert result.success, result.failures
+        stats = dict(
+            query(
+                built,
+                "select schemaname || '.' || relname, n_mod_since_analyze from pg_stat_user_tables "
+                "where schemaname in ('raw', 'pending')",
+            )
+        )
+        assert stats["pending.registry_proms"] == 0
+        log = (settings.dbt_log_dir / "dbt.log").read_text()
+        assert "analysed pending.registry_proms" in log
+        assert "analysed raw.employment_jobs" not in log.split("analysed pending.registry_proms")[-1]
+    finally:
+        with psycopg.connect(built.url(), autocommit=True) as conn:
+            conn.execute("delete from pending.registry_proms where delivery_id = '20250601T0200Z'")
