@@ -44,7 +44,7 @@ TEST_WORKERS ?= 2
 test: install chromium ## Run every test but the Celery deployment's: quick ones and the end-to-end pipeline runs (installs chromium)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not celery"
 
-# About 7 minutes on 2 cores; needs Redis on 127.0.0.1:6379 (OUTCOMES_TEST_REDIS_URL).
+# About 2.5 minutes on 2 cores; needs Redis on 127.0.0.1:6379 (OUTCOMES_TEST_REDIS_URL).
 test-celery: install ## Run the ingest and build DAGs under the CeleryExecutor (scheduler, Redis, 2 workers)
 	$(BIN)/pytest -m celery tests/test_celery.py
 

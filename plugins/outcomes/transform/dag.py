@@ -35,7 +35,7 @@ from outcomes.settings import load_settings
 #: ``local``: one ``dbt build --select <model>`` task per model (each pays dbt's start-up).
 EXECUTION_MODES = ("watcher", "build", "local")
 #: The default, by measurement (bench/README.md, "How Cosmos runs dbt"): at trial size the nightly
-#: build took 36 s with one dbt build task against 52 s with the watcher and 61 s with a task per
+#: build took 35 s with one dbt build task against 52 s with the watcher and 59 s with a task per
 #: model; the watcher's sensors (two per model) each cost a task's bookkeeping, and under a real
 #: executor a process each.
 DEFAULT_EXECUTION = "build"
