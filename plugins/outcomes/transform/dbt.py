@@ -116,29 +116,29 @@ def manifest_is_stale(settings: Settings) -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
+    return any(path.stat().st_mtime > built for path in project_files(settings))
+
+
+def project_files(settings: Settings) -> list[Path]:
+    """The dbt project's own files: everything under ``dbt_project/`` but dbt's output and logs."""
     project = settings.dbt_project_dir
-    for path in project.rglob("*"):
-        ignored = {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts)
-        if path.is_file() and not ignored and path.stat().st_mtime > built:
-            return True
-    return False
+    return sorted(
+        path
+        for path in project.rglob("*")
+        if path.is_file() and not {"target", "logs", "dbt_packages"} & set(path.relative_to(project).parts)
+    )
 
 
 def project_fingerprint(settings: Settings) -> str:
-    """sha256 of everything dbt docs describe: every file of the dbt project (as
-    :func:`manifest_is_stale` sees them) and the warehouse migrations that shape the sources."""
+    """sha256 of everything dbt docs describe: the dbt project's files (:func:`project_files`)
+    and the warehouse migrations that shape the sources."""
     import hashlib
 
     from outcomes.warehouse.bootstrap import MIGRATIONS_DIR
 
     digest = hashlib.sha256()
     project = settings.dbt_project_dir
-    files = [
-        p
-        for p in project.rglob("*")
-        if p.is_file() and not {"target", "logs", "dbt_packages"} & set(p.relative_to(project).parts)
-    ]
-    for path in sorted(files):
+    for path in project_files(settings):
         digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
     for path in sorted(MIGRATIONS_DIR.glob("versions/*.py")):
         digest.update(path.name.encode() + b"\0")
