@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -140,18 +141,23 @@ class _Sink:
     def temp_table(file: str) -> str:
         return f"incoming_{file.removesuffix('.csv')}"
 
-    def _start(self, file: str) -> None:
-        self.stack.close()
-        spec = self.specs[file]
+    def _table(self, file: str) -> str:
+        """The file's temporary table, created on first use."""
         table = self.temp_table(file)
-        cols = _columns(spec)
         if table not in self.created:
-            defs = ", ".join(f"{name} text" for name, _ in cols)
+            defs = ", ".join(f"{name} text" for name, _ in _columns(self.specs[file]))
             self.conn.execute(
                 f"create temp table {table} (source_line integer, violations jsonb, extra jsonb, {defs}) "
                 "on commit drop"
             )
             self.created.add(table)
+        return table
+
+    def _start(self, file: str) -> None:
+        self.stack.close()
+        spec = self.specs[file]
+        table = self._table(file)
+        cols = _columns(spec)
         self.names = [c.name for c in spec.columns]
         self.known = set(self.names)
         self.conforms = None  # does this file's header match the contract? Decided on its first row.
@@ -223,6 +229,48 @@ class _Sink:
                 ]
             )
         self.copy.write_row((line, errors, extra, *values))
+
+    def write_batch(self, file: str, lines: Any, batch: Any) -> None:
+        """Rows that keep every rule, a pyarrow batch of the file's text columns at a time (the
+        columnar check): the fnr pseudonymised once per distinct number, empty fields NULL, and
+        one ``COPY`` in CSV. The same rows in the same table as row by row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv as pacsv
+
+        self.close()  # a row-by-row COPY of this file may be open
+        spec = self.specs[file]
+        table = self._table(file)
+        null = pa.scalar(None, pa.string())
+        arrays = [pa.array(lines, pa.int64())]
+        for column in spec.columns:
+            values = batch.column(column.name)
+            if column.name == FNR:
+                encoded = pc.dictionary_encode(values)
+                people = encoded.dictionary.to_pylist()
+                pseudonyms = pa.array([self.pseudonymise(p) if p else None for p in people], pa.string())
+                values = pseudonyms.take(encoded.indices)
+            else:
+                values = pc.if_else(pc.equal(values, ""), null, values)
+            arrays.append(values)
+        names = [n for n, _ in _columns(spec)]
+        out = io.BytesIO()
+        pacsv.write_csv(
+            pa.Table.from_arrays(arrays, names=["source_line", *names]),
+            out,
+            write_options=pacsv.WriteOptions(include_header=False),
+        )
+        with self.conn.cursor() as cursor, cursor.copy(
+            f"copy {table} (source_line, {', '.join(names)}) from stdin (format csv)"
+        ) as copy:
+            copy.write(out.getbuffer())
+
+    def discard(self, file: str) -> None:
+        """Forget what was received for ``file`` (it is read again, row by row)."""
+        self.close()
+        table = self.temp_table(file)
+        if table in self.created:
+            self.conn.execute(f"truncate {table}")
 
     def close(self) -> None:
         self.stack.close()
