@@ -7,13 +7,17 @@ server). The contenders then load the same file into an empty table, each in a c
 its own, so that its peak RSS is its own:
 
 - ``outcomes loader``: ``apply_delivery`` through ``loader_connection`` (the loader role): every
-  row checked against the contract, the fnr pseudonymised (HMAC-SHA-256), rows streamed with
-  ``COPY`` into a temporary table, then set-based inserts into ``raw``/``pending`` and the ledger,
-  in one transaction. Without a trial delivery nobody is enrolled, so every row goes to
-  ``pending.registry_proms`` (as most registry rows do: they are about non-participants).
+  row checked against the contract (the columnar check: pyarrow batches, each rule decided once
+  per distinct value), the fnr pseudonymised (HMAC-SHA-256, once per distinct number), rows
+  ``COPY``-ed in CSV into a temporary table, then set-based inserts into ``raw``/``pending`` and
+  the ledger, in one transaction. Without a trial delivery nobody is enrolled, so every row goes
+  to ``pending.registry_proms`` (as most registry rows do: they are about non-participants).
 - ``plain COPY``: the file's bytes streamed 1 MiB at a time with psycopg 3 ``cursor.copy()``
   (``COPY ... FROM STDIN (FORMAT csv, HEADER true)``) into an all-text table without indexes: no
   checks, no pseudonymisation. The limit.
+- ``COPY into a typed, indexed table``: the same into a table with the columns' types, an identity
+  primary key and an index on the fnr: what storing the rows the way the warehouse stores them
+  costs, before any check. The limit for a loader that keeps typed, indexed tables.
 - ``pandas to_sql``: ``pd.read_csv(path, dtype=str)`` then ``df.to_sql(..., chunksize=...)`` on the
   warehouse's SQLAlchemy engine (psycopg 3) into an all-text table: the common hand-written loader,
   which holds the whole file in memory. Twice: ``method="multi"`` (multi-row INSERTs; by default on
@@ -66,6 +70,8 @@ DEFAULT_ROWS = 10_000_000
 SEED = 20261121
 SCHEMA = "bench"
 COLUMNS = ("form_id", "fnr", "answered_on", "item", "value", "updated_at", "is_deleted")
+TYPES = ("text", "text", "date", "text", "integer", "timestamptz", "boolean")
+TYPED_NOTE = "typed columns, a primary key and an index on the person (the shape of pending.registry_proms)"
 COPY_CHUNK = 1 << 20
 PANDAS_CHUNKSIZE = 10_000
 #: With ``method="multi"`` 10,000 rows per ``INSERT ... VALUES`` would be 70,000 bind parameters
@@ -75,6 +81,7 @@ PSEUDONYM_KEY = b"x" * 32
 #: ``--only`` key -> the contender's name in the table.
 CONTENDERS = {
     "copy": "plain COPY",
+    "copy-typed": "COPY into a typed, indexed table",
     "loader": "outcomes loader",
     "pandas": "pandas to_sql, method=multi",
     "pandas-executemany": "pandas to_sql, method=None",
@@ -214,15 +221,22 @@ def warehouse_for_run(url: str | None) -> Iterator[Warehouse]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def prepare_table(warehouse: Warehouse, name: str) -> None:
-    """An empty all-text table with the file's columns, on a quiet server."""
+def prepare_table(warehouse: Warehouse, name: str, typed: bool = False) -> None:
+    """An empty table with the file's columns, on a quiet server: all text without indexes, or
+    (``typed``) typed with a primary key and an index on the person, as the warehouse stores them."""
     import psycopg
 
-    columns = ", ".join(f"{c} text" for c in COLUMNS)
+    if typed:
+        columns = ", ".join(f"{c} {t}" for c, t in zip(COLUMNS, TYPES, strict=True))
+        columns = f"line bigint generated always as identity primary key, {columns}"
+    else:
+        columns = ", ".join(f"{c} text" for c in COLUMNS)
     with psycopg.connect(warehouse.url(), autocommit=True) as conn:
         conn.execute(f"create schema if not exists {SCHEMA}")
         conn.execute(f"drop table if exists {SCHEMA}.{name}")
         conn.execute(f"create table {SCHEMA}.{name} ({columns})")
+        if typed:
+            conn.execute(f"create index on {SCHEMA}.{name} (fnr)")
     quiesce(warehouse)
 
 
@@ -305,13 +319,18 @@ def child_copy(delivery: Path, table: str) -> dict[str, Any]:
     with psycopg.connect(warehouse.url()) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor, open(delivery / FILE, "rb") as handle:
-            with cursor.copy(f"copy {SCHEMA}.{table} from stdin (format csv, header true)") as copy:
+            columns = ", ".join(COLUMNS)
+            with cursor.copy(
+                f"copy {SCHEMA}.{table} ({columns}) from stdin (format csv, header true)"
+            ) as copy:
                 while chunk := handle.read(COPY_CHUNK):
                     copy.write(chunk)
             rows = cursor.rowcount
         conn.commit()
         seconds = time.perf_counter() - started
-    return {"rows": rows, "seconds": seconds, "notes": "no checks, no pseudonymisation; text table"}
+    typed = table.endswith("copy_typed")
+    notes = "no checks, no pseudonymisation; " + (TYPED_NOTE if typed else "text table")
+    return {"rows": rows, "seconds": seconds, "notes": notes}
 
 
 def child_pandas(delivery: Path, table: str, limit: int | None, multi: bool) -> dict[str, Any]:
@@ -356,7 +375,7 @@ def child(argv: list[str]) -> None:
     try:
         if key == "loader":
             result = child_loader(delivery)
-        elif key == "copy":
+        elif key in ("copy", "copy-typed"):
             result = child_copy(delivery, argv[2])
         elif key in ("pandas", "pandas-executemany"):
             limit = int(argv[3]) if len(argv) > 3 else None
@@ -422,7 +441,7 @@ def contend(key: str, warehouse: Warehouse, delivery: Path, rows: int, pandas_ro
         return measured(name, warehouse, report, wall, tail, rows, check)
     table = "proms_" + key.replace("-", "_")
     check = f"select count(*) from {SCHEMA}.{table}"
-    prepare_table(warehouse, table)
+    prepare_table(warehouse, table, typed=key == "copy-typed")
     if key == "pandas" and 0 < pandas_rows < rows:  # rows/s from a prefix, clearly labelled
         report, wall, tail = run_child(key, delivery, table, str(pandas_rows))
         label = f"{name}, first {pandas_rows:,} rows only"
