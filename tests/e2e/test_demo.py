@@ -82,7 +82,10 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
     lost = [r["participant_id"] for r in rows if r.get("randomised_on")][:3]
     kept = [r for r in rows if r["participant_id"] not in lost]
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    delivery_id = now.strftime("%Y%m%dT%H%MZ")
+    # After the latest delivery, even when the demo's last one is later today (before 01:00 UTC).
+    after_latest = dt.datetime.strptime(latest.name[:14], "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
+    lossy_at = max(now, after_latest + dt.timedelta(minutes=1))
+    delivery_id = lossy_at.strftime("%Y%m%dT%H%MZ")
     assert delivery_id > latest.name
     write_delivery(landing, "trial", delivery_id, {"enrolment.csv": kept})
 
@@ -146,7 +149,7 @@ def test_a_contract_valid_enrolment_that_lost_participants_is_stopped_by_the_gat
 
     # The trial corrects its extract: the next demo (which reuses the landing zone and the
     # warehouse) publishes, and the warehouse is whole again (later tests share it).
-    fixed_id = max(dt.datetime.now(dt.UTC), now + dt.timedelta(minutes=1)).strftime("%Y%m%dT%H%MZ")
+    fixed_id = max(dt.datetime.now(dt.UTC), lossy_at + dt.timedelta(minutes=1)).strftime("%Y%m%dT%H%MZ")
     # (in another row order: the same bytes again would be a duplicate delivery, applied once)
     write_delivery(landing, "trial", fixed_id, {"enrolment.csv": rows[::-1]})
     fixed = subprocess.run(
