@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,14 @@ def median_times(runs: list[RunTimes]) -> dict[str, Any]:
     }
 
 
-def nightly(root: Path, participants: int, repeats: int, *, keep: bool = False) -> dict[str, Any]:
+def nightly(
+    root: Path,
+    participants: int,
+    repeats: int,
+    *,
+    keep: bool = False,
+    after: Callable[[Home], Any] | None = None,
+) -> dict[str, Any]:
     """The whole story at one cohort size.
 
     1. generate the deliveries (setup), hold back the last night's;
@@ -275,7 +283,8 @@ def nightly(root: Path, participants: int, repeats: int, *, keep: bool = False) 
        headline: it also migrates and parses);
     3. the incremental night: tonight's deliveries land, ``outcomes run`` end to end (timed);
     4. the nightly build, ``outcomes rebuild`` ``repeats`` times (the headline: medians);
-    5. checksums of every published mart.
+    5. checksums of every published mart;
+    6. ``after(home)``, if given, on the same warehouse (its result under ``"after"``).
     """
     home = new_home(root, participants)
     try:
@@ -301,7 +310,10 @@ def nightly(root: Path, participants: int, repeats: int, *, keep: bool = False) 
             wall = home.outcomes("rebuild", "--as-of", AS_OF)
             builds.append(last_run_times(home, wall, with_ingest=False))
             log(f"  nightly build {i + 1}/{repeats}: {wall:.1f} s {builds[-1].stages}")
+        marts = checksums(home)
+        extra = {"after": after(home)} if after is not None else {}
         return {
+            **extra,
             "participants": participants,
             "rows": total_rows,
             "generate_s": round(generated, 2),
@@ -313,7 +325,7 @@ def nightly(root: Path, participants: int, repeats: int, *, keep: bool = False) 
             },
             "build": median_times(builds),
             "build_runs": [b.as_dict() for b in builds],
-            "checksums": checksums(home),
+            "checksums": marts,
         }
     finally:
         if keep:
@@ -489,20 +501,25 @@ def modes(
         log(f"modes at {participants:,} participants: generating, first run ...")
         generate(home)
         home.outcomes("run", "--as-of", AS_OF)
-        reference = checksums(home)
-        runs: dict[tuple[str, str], list[RunTimes]] = {combo: [] for combo in variants}
-        for i in range(repeats):
-            for mode, threads in variants:
-                wall = home.outcomes(
-                    "rebuild", "--as-of", AS_OF, OUTCOMES_DBT_EXECUTION=mode, OUTCOMES_DBT_THREADS=threads
-                )
-                runs[(mode, threads)].append(last_run_times(home, wall, with_ingest=False))
-                log(f"  {mode}, {threads} thread(s), round {i + 1}/{repeats}: {wall:.1f} s")
-                if checksums(home) != reference:
-                    raise RuntimeError(f"execution {mode} with {threads} thread(s) published other marts")
-        return [
-            {"execution": mode, "threads": int(threads), "build": median_times(runs[(mode, threads)])}
-            for mode, threads in variants
-        ]
+        return modes_on(home, repeats, variants)
     finally:
         home.remove()
+
+
+def modes_on(home: Home, repeats: int, variants: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """:func:`modes` on a warehouse that has published a build (``nightly``'s, at small scale)."""
+    reference = checksums(home)
+    runs: dict[tuple[str, str], list[RunTimes]] = {combo: [] for combo in variants}
+    for i in range(repeats):
+        for mode, threads in variants:
+            wall = home.outcomes(
+                "rebuild", "--as-of", AS_OF, OUTCOMES_DBT_EXECUTION=mode, OUTCOMES_DBT_THREADS=threads
+            )
+            runs[(mode, threads)].append(last_run_times(home, wall, with_ingest=False))
+            log(f"  {mode}, {threads} thread(s), round {i + 1}/{repeats}: {wall:.1f} s")
+            if checksums(home) != reference:
+                raise RuntimeError(f"execution {mode} with {threads} thread(s) published other marts")
+    return [
+        {"execution": mode, "threads": int(threads), "build": median_times(runs[(mode, threads)])}
+        for mode, threads in variants
+    ]

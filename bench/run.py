@@ -61,6 +61,8 @@ class Scale:
     modes_participants: int
     modes: tuple[tuple[str, str], ...] = nightly.MODES
     trial_participants: int = 58
+    #: the modes on the warehouse of the build part's first size (no setup of their own)
+    modes_on_build: bool = False
 
 
 SCALES = {
@@ -69,8 +71,10 @@ SCALES = {
         loader_rows=200_000,
         build_sizes=(1_000,),
         repeats=1,
-        modes_participants=58,
-        modes=(("build", "4"), ("watcher", "4")),
+        modes_participants=1_000,
+        # the build part's rebuild is the default mode's run: only the other one here
+        modes=(("watcher", "4"),),
+        modes_on_build=True,
     ),
     "full": Scale(
         loader_rows=10_000_000, build_sizes=(1_000, 10_000, 100_000), repeats=3, modes_participants=10_000
@@ -284,6 +288,7 @@ def markdown(results: dict[str, Any]) -> str:
         out += [
             "",
             f"`loader_vs_copy` = **{lo['loader_vs_copy']}**, "
+            f"`loader_vs_copy_typed` = **{lo.get('loader_vs_copy_typed', '-')}**, "
             f"`loader_vs_pandas` = **{lo['loader_vs_pandas']}**; the loader's peak RSS at "
             f"{lo['tenth_rows']:,} rows: {lo['loader_peak_rss_mib_at_tenth']:,.0f} MiB.",
             "",
@@ -429,14 +434,27 @@ def main() -> None:
                 "overhead", lambda: overhead_part(scale.trial_participants, repeats, root)
             )
             save()
+        modes_later = "modes" in args.only
         if "build" in args.only:
             results["build"] = {"sizes": []}
             for n in sizes:
-                size = measure(f"build at {n:,}", lambda n=n: nightly.nightly(root, n, repeats))
+                after = None
+                if modes_later and scale.modes_on_build and n == sizes[0]:
+                    modes_later = False  # the modes run on this warehouse, after its builds
+
+                    def after(home: nightly.Home, n: int = n) -> dict[str, Any]:
+                        variants = lambda: nightly.modes_on(home, repeats, scale.modes)  # noqa: E731
+                        return measure("modes", lambda: {"participants": n, "variants": variants()})
+
+                size = measure(
+                    f"build at {n:,}", lambda n=n, after=after: nightly.nightly(root, n, repeats, after=after)
+                )
+                if "after" in size:
+                    results["modes"] = size.pop("after")
                 results["build"]["sizes"].append({"participants": n, **size})
                 results["build"].update(growth(results["build"]["sizes"]))
                 save()
-        if "modes" in args.only:
+        if modes_later:
             results["modes"] = measure("modes", lambda: modes_part(scale, repeats, root))
             save()
         if "parse" in args.only:

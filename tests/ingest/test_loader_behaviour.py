@@ -82,7 +82,7 @@ def test_a_kill_mid_copy_leaves_nothing_and_a_rerun_completes(
         while time.monotonic() < deadline and child.poll() is None:
             active = watch.execute(
                 "select count(*) from pg_stat_activity "
-                "where application_name = 'outcomes-loader' and query ilike 'copy incoming_%%'"
+                "where application_name = 'outcomes-loader' and query ilike 'copy %%'"
             ).fetchone()
             if active and active[0]:
                 copying = True

@@ -1,7 +1,8 @@
-"""The loader stores the same rows whichever path checked the file.
+"""The loader stores the same rows whichever path checked and stored the file.
 
-A plain file takes the columnar check (batches of good rows, bad rows one by one); the same rows
-with every field quoted are not plain and are read row by row. Both deliveries are applied to the
+A plain file takes the columnar check (batches of good rows, bad rows one by one) and its good rows
+are loaded direct into raw and pending; the same rows with every field quoted are not plain, are
+read row by row and go through the temporary table. Both deliveries are applied to the
 real warehouse, after an enrolment, and must leave the same rows in raw, pending and quarantine
 (with the same pseudonyms, types, NULLs, line numbers and violations) and the same ledger counts.
 """
@@ -22,7 +23,7 @@ import pytest
 from support.deliveries import enrolment_row, fnr, prom_rows, write_delivery
 
 from outcomes.contracts import columnar, load_contract
-from outcomes.ingest.loader import apply_delivery
+from outcomes.ingest.loader import _Direct, apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import loader_connection
 from outcomes.settings import Settings
@@ -112,10 +113,19 @@ def test_plain_and_quoted_files_store_the_same_rows(
         taken.append(result is not None)
         return result
 
-    with mock.patch.object(columnar, "check_file", spy):
+    direct: list[int] = []
+    write = _Direct.write
+
+    def spy_direct(self: _Direct, *args: Any) -> None:
+        write(self, *args)
+        direct.append(self.loaded + self.pending)
+
+    with mock.patch.object(columnar, "check_file", spy), mock.patch.object(_Direct, "write", spy_direct):
         fast = apply_delivery(loader, plain, pseudonymise=PSEUDONYMISE)
+        assert taken == [True] and direct  # the plain file: columnar, its good rows loaded direct
         slow = apply_delivery(loader, quoted, pseudonymise=PSEUDONYMISE)
-    assert taken == [True, False]  # the plain file took the columnar path, the quoted one did not
+    assert taken[1:] and not any(taken[1:])  # the quoted file: row by row, through the temp table
+    assert direct[-1] == fast.rows_loaded + fast.rows_pending
 
     assert fast.status == slow.status == "loaded"
     counts = ("rows_received", "rows_loaded", "rows_pending", "rows_quarantined", "rows_purged")

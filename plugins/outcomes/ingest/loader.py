@@ -136,6 +136,7 @@ class _Sink:
         self.known: set[str] = set()
         self.conforms: bool | None = None
         self.created: set[str] = set()
+        self.direct: _Direct | None = None
 
     @staticmethod
     def temp_table(file: str) -> str:
@@ -232,15 +233,14 @@ class _Sink:
 
     def write_batch(self, file: str, lines: Any, batch: Any) -> None:
         """Rows that keep every rule, a pyarrow batch of the file's text columns at a time (the
-        columnar check): the fnr pseudonymised once per distinct number, empty fields NULL, and
-        one ``COPY`` in CSV. The same rows in the same table as row by row."""
+        columnar check): the fnr pseudonymised once per distinct number, empty fields NULL. In
+        one ``COPY`` into the temporary table, or, loading direct, straight into ``raw`` and
+        ``pending`` (see :class:`_Direct`)."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        from pyarrow import csv as pacsv
 
         self.close()  # a row-by-row COPY of this file may be open
         spec = self.specs[file]
-        table = self._table(file)
         null = pa.scalar(None, pa.string())
         arrays = [pa.array(lines, pa.int64())]
         for column in spec.columns:
@@ -254,19 +254,16 @@ class _Sink:
                 values = pc.if_else(pc.equal(values, ""), null, values)
             arrays.append(values)
         names = [n for n, _ in _columns(spec)]
-        out = io.BytesIO()
-        pacsv.write_csv(
-            pa.Table.from_arrays(arrays, names=["source_line", *names]),
-            out,
-            write_options=pacsv.WriteOptions(include_header=False),
-        )
-        with self.conn.cursor() as cursor, cursor.copy(
-            f"copy {table} (source_line, {', '.join(names)}) from stdin (format csv)"
-        ) as copy:
-            copy.write(out.getbuffer())
+        rows = pa.Table.from_arrays(arrays, names=["source_line", *names])
+        if self.direct is not None:
+            self.direct.write(self.conn, self.source, file, rows)
+        else:
+            _copy_csv(self.conn, self._table(file), rows)
 
     def discard(self, file: str) -> None:
         """Forget what was received for ``file`` (it is read again, row by row)."""
+        if self.direct is not None:
+            raise _Undo(f"{file} is not plain")  # rows may be in raw and pending already
         self.close()
         table = self.temp_table(file)
         if table in self.created:
@@ -276,6 +273,79 @@ class _Sink:
         self.stack.close()
         self.copy = None
         self.file = None
+
+
+def _copy_csv(conn: psycopg.Connection, table: str, rows: Any) -> None:
+    """One ``COPY`` of a pyarrow table (its column names are the target's) in CSV."""
+    from pyarrow import csv as pacsv
+
+    out = io.BytesIO()
+    pacsv.write_csv(rows, out, write_options=pacsv.WriteOptions(include_header=False))
+    columns = ", ".join(rows.column_names)
+    with conn.cursor() as cursor, cursor.copy(f"copy {table} ({columns}) from stdin (format csv)") as copy:
+        copy.write(out.getbuffer())
+
+
+class _Undo(Exception):
+    """Loading direct cannot decide this delivery: it is rolled back and applied the usual way."""
+
+
+class _Direct:
+    """Loading direct: the rows the columnar check passed go straight into ``raw`` (or, for an
+    fnr-keyed source and a person not enrolled, ``pending``), with no temporary table between.
+
+    The usual path writes every row to a temporary table and then inserts the good ones with
+    casts, writing them twice. Here each batch is split in the client, with the same rules as
+    :func:`_insert_valid` and :func:`drop_erased_incoming`: rows about an erased person are
+    dropped (and counted as purged), the rest go by whether the pseudonym is enrolled. Bad rows
+    still go through the temporary table. Anything that needs the whole delivery in quarantine
+    (a file problem, too many bad rows, a value the warehouse rejects, a file that is not plain)
+    rolls the direct rows back (a savepoint) and the delivery is applied the usual way.
+    """
+
+    def __init__(self, conn: psycopg.Connection, delivery_id: str, extracted_at: dt.datetime) -> None:
+        import pyarrow as pa
+
+        self.delivery_id = delivery_id
+        self.extracted_at = extracted_at
+        enrolled = conn.execute(f"select distinct {PSEUDONYM} from raw.trial_enrolment").fetchall()
+        erased = conn.execute(f"select {PSEUDONYM}, participant_id from pending.erasures").fetchall()
+        self.enrolled = pa.array([r[0] for r in enrolled if r[0] is not None], pa.string())
+        self.erased = {
+            PSEUDONYM: pa.array([r[0] for r in erased if r[0] is not None], pa.string()),
+            "participant_id": pa.array([r[1] for r in erased if r[1] is not None], pa.string()),
+        }
+        self.loaded = 0
+        self.pending = 0
+        self.purged = 0
+
+    def write(self, conn: psycopg.Connection, source: str, file: str, rows: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = rows.num_rows
+        erased = pa.array([False] * n)
+        for column, value_set in self.erased.items():
+            if column in rows.column_names and len(value_set):
+                erased = pc.or_(erased, pc.is_in(rows.column(column), value_set=value_set))
+        kept = pc.invert(erased)
+        self.purged += n - pc.sum(kept.cast(pa.int64())).as_py()
+        rows = rows.add_column(0, "delivery_id", pa.array([self.delivery_id] * n, pa.string()))
+        target = raw_table(source, file)
+        if source in FNR_KEYED:
+            enrolled = pc.is_in(rows.column(PSEUDONYM), value_set=self.enrolled)
+            to_raw = rows.filter(pc.and_(kept, enrolled))
+            to_pending = rows.filter(pc.and_(kept, pc.invert(enrolled)))
+            held = pa.array([self.extracted_at.isoformat()] * to_pending.num_rows, pa.string())
+            to_pending = to_pending.append_column("held_since", held)
+        else:
+            to_raw, to_pending = rows.filter(kept), None
+        if to_raw.num_rows:
+            _copy_csv(conn, f"raw.{target}", to_raw)
+            self.loaded += to_raw.num_rows
+        if to_pending is not None and to_pending.num_rows:
+            _copy_csv(conn, f"pending.{target}", to_pending)
+            self.pending += to_pending.num_rows
 
 
 @dataclass
@@ -683,8 +753,14 @@ def _apply_rows(
     pseudonymise: Callable[[str], str],
 ) -> DeliveryOutcome:
     known = source in contract.sources
-    sink = _Sink(conn, contract, source, pseudonymise) if known else None
     enrolled = _enrolled_participants(conn) if source == "employment" else None
+    if known and source != "trial":  # the trial's enrolment registers erasures: the usual path
+        direct = _apply_direct(
+            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, enrolled
+        )
+        if direct is not None:
+            return direct
+    sink = _Sink(conn, contract, source, pseudonymise) if known else None
     try:
         report = check_delivery(delivery, contract, enrolled_participant_ids=enrolled, row_sink=sink)
     finally:
@@ -732,6 +808,62 @@ def _apply_rows(
     return _quarantine_whole(
         conn, source, delivery_id, digest, spec_files, files, extracted_at, counts, problems
     )
+
+
+def _manifest_extracted_at(delivery: Any) -> dt.datetime | None:
+    """The manifest's extract time, or None when it cannot be read (the check will say why)."""
+    from outcomes.contracts.check import parse_timestamp
+
+    try:
+        with (delivery / "_manifest.json").open("rb") as handle:
+            value = json.loads(handle.read().decode("utf-8-sig")).get("extracted_at")
+    except Exception:
+        return None
+    return parse_timestamp(value) if isinstance(value, str) else None
+
+
+def _apply_direct(
+    conn: psycopg.Connection,
+    delivery: Any,
+    source: str,
+    delivery_id: str,
+    digest: str | None,
+    contract: Contract,
+    threshold: float,
+    pseudonymise: Callable[[str], str],
+    enrolled: set[str] | None,
+) -> DeliveryOutcome | None:
+    """Apply a delivery loading its good rows direct (:class:`_Direct`), in a savepoint; None
+    (and nothing changed) when it must be applied the usual way."""
+    import psycopg
+
+    extracted_at = _manifest_extracted_at(delivery)
+    if extracted_at is None:
+        return None
+    sink = _Sink(conn, contract, source, pseudonymise)
+    direct = sink.direct = _Direct(conn, delivery_id, extracted_at)
+    try:
+        with conn.transaction():
+            try:
+                report = check_delivery(delivery, contract, enrolled_participant_ids=enrolled, row_sink=sink)
+            finally:
+                sink.close()
+            if report.manifest is None or report.manifest.extracted_at != extracted_at:
+                raise _Undo("the manifest read differently")
+            if report.file_errors:
+                raise _Undo("a whole-delivery problem: quarantined the usual way")
+            files = sink.created
+            counts = _Counts(
+                received=report.rows_total, loaded=direct.loaded, pending=direct.pending, purged=direct.purged
+            )
+            counts.purged += drop_erased_incoming(conn, contract, source, files)
+            bad = _bad_rows(conn, files)
+            considered = counts.received - counts.purged
+            if considered and bad / considered > threshold:
+                raise _Undo("too many bad rows: quarantined the usual way")
+            return _load(conn, source, delivery_id, digest, contract, files, extracted_at, counts)
+    except (_Undo, psycopg.errors.DataError):
+        return None
 
 
 def _delivery_problem(source: str, delivery_id: str, rule: str, detail: str) -> Violation:
