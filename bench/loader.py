@@ -304,7 +304,8 @@ def child_loader(delivery: Path) -> dict[str, Any]:
         "seconds": seconds,
         "notes": (
             f"{outcome.status}: {outcome.rows_loaded:,} raw, {outcome.rows_pending:,} pending, "
-            f"{outcome.rows_quarantined:,} quarantined; checks + HMAC + COPY to temp + insert"
+            f"{outcome.rows_quarantined:,} quarantined; columnar checks + HMAC per distinct fnr + COPY "
+            "straight into raw/pending"
         ),
     }
 

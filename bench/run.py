@@ -237,6 +237,7 @@ def versions() -> dict[str, str]:
         "great-expectations",
         "psycopg",
         "pgserver",
+        "pyarrow",
         "pandas",
     )
     out = {"python": platform.python_version()}
