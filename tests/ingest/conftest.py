@@ -27,6 +27,15 @@ def pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def loader(settings: Settings, warehouse: Warehouse) -> Iterator[psycopg.Connection]:
+    """A connection as the loader role, for applying deliveries directly (no DAG run)."""
+    from outcomes.ingest.service import loader_connection
+
+    with loader_connection(settings) as conn:
+        yield conn
+
+
+@pytest.fixture
 def landing(tmp_path: Path) -> Path:
     """This test's own landing root (deliveries are applied once per id, warehouse-wide)."""
     root = tmp_path / "landing"

@@ -4,27 +4,17 @@ run records that an erasure happened, not whom."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from support.deliveries import enrolment_row, prom_rows, spell_row, write_delivery
 
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
-from outcomes.ingest.service import loader_connection
-from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
 
 PSEUDONYMISE = Pseudonymiser(b"e" * 64)
 ERASED, KEPT = 960_001, 960_002
-
-
-@pytest.fixture
-def loader(settings: Settings, warehouse: Warehouse) -> Iterator[psycopg.Connection]:
-    with loader_connection(settings) as conn:
-        yield conn
 
 
 def checkpoint(participant_id: str, month: int, recorded: str) -> dict[str, object]:

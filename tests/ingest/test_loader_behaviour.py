@@ -9,28 +9,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from ingest_kit import KEY, PSEUDONYMISE
 from support.deliveries import enrolment_row, fnr, prom_rows, spell_row, write_delivery
 
 from outcomes.contracts import load_contract
 from outcomes.ingest.loader import apply_delivery, purge_pending
 from outcomes.ingest.pseudonym import Pseudonymiser
-from outcomes.ingest.service import apply_source, loader_connection
+from outcomes.ingest.service import apply_source
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
-
-KEY = "0123456789abcdef" * 4
-PSEUDONYMISE = Pseudonymiser(KEY.encode())
-
-
-@pytest.fixture
-def loader(settings: Settings, warehouse: Warehouse) -> Iterator[psycopg.Connection]:
-    with loader_connection(settings) as conn:
-        yield conn
 
 
 def ledger(warehouse: Warehouse, source: str, delivery_id: str) -> dict[str, object] | None:
@@ -60,7 +51,6 @@ KILL_CHILD = """
 import os, sys
 from pathlib import Path
 from outcomes.ingest.loader import apply_delivery
-from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import loader_connection
 from outcomes.settings import load_settings
 with loader_connection(load_settings()) as conn:

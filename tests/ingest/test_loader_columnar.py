@@ -13,30 +13,17 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import psycopg
-import pytest
+from ingest_kit import PSEUDONYMISE
 from support.deliveries import enrolment_row, fnr, prom_rows, write_delivery
 
 from outcomes.contracts import columnar, load_contract
 from outcomes.ingest.loader import _Direct, apply_delivery
-from outcomes.ingest.pseudonym import Pseudonymiser
-from outcomes.ingest.service import loader_connection
-from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
-
-KEY = "0123456789abcdef" * 4
-PSEUDONYMISE = Pseudonymiser(KEY.encode())
-
-
-@pytest.fixture
-def loader(settings: Settings, warehouse: Warehouse) -> Iterator[psycopg.Connection]:
-    with loader_connection(settings) as conn:
-        yield conn
 
 
 def registry_rows() -> list[dict[str, Any]]:
