@@ -51,6 +51,7 @@ KILL_CHILD = """
 import os, sys
 from pathlib import Path
 from outcomes.ingest.loader import apply_delivery
+from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import loader_connection
 from outcomes.settings import load_settings
 with loader_connection(load_settings()) as conn:
