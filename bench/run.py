@@ -11,8 +11,8 @@ Parts (each a ratio measured in the same run, each figure a median over ``--repe
   by ``COPY`` into a typed, indexed table (the limit with the warehouse's storage) and by
   ``pandas.DataFrame.to_sql`` with its default method (what people hand-write), in rounds (one of
   each per round): rows/s and peak RSS, ``loader_vs_copy``, ``loader_vs_copy_typed`` and
-  ``loader_vs_pandas``; the
-  loader's peak RSS at a tenth of the rows too (flat memory: the two are equal).
+  ``loader_vs_pandas``; the loader's peak RSS at a tenth of the rows too (flat memory: the two
+  are equal).
 - ``build``: at each cohort size, the first ``outcomes run``, an incremental night (the last
   night's deliveries after a full build, ``outcomes run`` end to end) and the nightly build
   (``outcomes rebuild``: dbt, gate, publish, history, dashboard, docs, each stage's time from
@@ -444,8 +444,13 @@ def main() -> None:
                     modes_later = False  # the modes run on this warehouse, after its builds
 
                     def after(home: nightly.Home, n: int = n) -> dict[str, Any]:
-                        variants = lambda: nightly.modes_on(home, repeats, scale.modes)  # noqa: E731
-                        return measure("modes", lambda: {"participants": n, "variants": variants()})
+                        def variants() -> dict[str, Any]:
+                            return {
+                                "participants": n,
+                                "variants": nightly.modes_on(home, repeats, scale.modes),
+                            }
+
+                        return measure("modes", variants)
 
                 size = measure(
                     f"build at {n:,}", lambda n=n, after=after: nightly.nightly(root, n, repeats, after=after)

@@ -925,33 +925,29 @@ def check_delivery(
 
     cutoff = extracted_at if extracted_at is not None else (manifest.extracted_at if manifest else None)
     for fspec, mfile in targets:
-
-        def checker_for(fspec: FileSpec = fspec) -> RowChecker:
-            return RowChecker(
-                contract,
-                source,
-                fspec.name,
-                delivery_id=delivery_id,
-                extracted_at=cutoff,
-                enrolled_participant_ids=enrolled_participant_ids,
-                track_unique=True,
-            )
-
+        checker = RowChecker(
+            contract,
+            source,
+            fspec.name,
+            delivery_id=delivery_id,
+            extracted_at=cutoff,
+            enrolled_participant_ids=enrolled_participant_ids,
+            track_unique=True,
+        )
         path = delivery_dir / fspec.name
-        checker = checker_for()
         if columnar.can_take(checker, row_sink) and path.exists():
             # The fast path for plain files; anything else (quotes, a broken line, a wrong
             # header ...) is read again row by row from the start, which words every problem.
-            errors, violations = len(report.file_errors), len(report.row_violations)
+            # The checker keeps no state across rows here (no `unique` column): it serves again.
+            found = len(report.row_violations)
             done = columnar.check_file(path, fspec, checker, row_sink, report.row_violations)
             if done is not None:
                 digest, rows, bad = done
                 _reconcile(ctx, fspec.name, mfile, digest, rows, bad, complete=True)
                 continue
-            del report.file_errors[errors:], report.row_violations[violations:]
+            del report.row_violations[found:]
             if row_sink is not None:
                 row_sink.discard(fspec.name)  # type: ignore[attr-defined]
-            checker = checker_for()
         _check_file(path, fspec, mfile, checker, ctx, row_sink)
     return report
 

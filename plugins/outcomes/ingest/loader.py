@@ -92,11 +92,16 @@ def content_digest(files: list[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
+def _manifest_doc(delivery: Any) -> Any:
+    """The delivery's manifest as parsed JSON (raises when unreadable: the check words why)."""
+    with (delivery / "_manifest.json").open("rb") as handle:
+        return json.loads(handle.read().decode("utf-8-sig"))
+
+
 def _read_claims(delivery: Any) -> tuple[list[tuple[str, str]], int] | None:
     """((name, sha256) pairs, data rows) the manifest claims; None if unusable (the check reports)."""
     try:
-        with (delivery / "_manifest.json").open("rb") as handle:
-            doc = json.loads(handle.read().decode("utf-8-sig"))
+        doc = _manifest_doc(delivery)
         files = [(str(f["name"]), str(f["sha256"])) for f in doc["files"]]
         return files, sum(int(f["rows"]) for f in doc["files"])
     except Exception:
@@ -123,7 +128,12 @@ class _Sink:
     """Receives checked rows and COPYs them, pseudonymised, into one temp table per file."""
 
     def __init__(
-        self, conn: psycopg.Connection, contract: Contract, source: str, pseudonymise: Callable[[str], str]
+        self,
+        conn: psycopg.Connection,
+        contract: Contract,
+        source: str,
+        pseudonymise: Callable[[str], str],
+        direct: _Direct | None = None,
     ):
         self.conn = conn
         self.source = source
@@ -136,7 +146,7 @@ class _Sink:
         self.known: set[str] = set()
         self.conforms: bool | None = None
         self.created: set[str] = set()
-        self.direct: _Direct | None = None
+        self.direct = direct  # load good batches straight into raw/pending (see _Direct)
 
     @staticmethod
     def temp_table(file: str) -> str:
@@ -308,13 +318,13 @@ class _Direct:
 
         self.delivery_id = delivery_id
         self.extracted_at = extracted_at
-        enrolled = conn.execute(f"select distinct {PSEUDONYM} from raw.trial_enrolment").fetchall()
-        erased = conn.execute(f"select {PSEUDONYM}, participant_id from pending.erasures").fetchall()
-        self.enrolled = pa.array([r[0] for r in enrolled if r[0] is not None], pa.string())
-        self.erased = {
-            PSEUDONYM: pa.array([r[0] for r in erased if r[0] is not None], pa.string()),
-            "participant_id": pa.array([r[1] for r in erased if r[1] is not None], pa.string()),
-        }
+
+        def values(query: str) -> Any:
+            return pa.array([r[0] for r in conn.execute(query) if r[0] is not None], pa.string())
+
+        self.enrolled = values(f"select distinct {PSEUDONYM} from raw.trial_enrolment")
+        # the same register, read by the same queries, as drop_erased_incoming's
+        self.erased = {PSEUDONYM: values(ERASED_PSEUDONYMS), "participant_id": values(ERASED_PARTICIPANTS)}
         self.loaded = 0
         self.pending = 0
         self.purged = 0
@@ -329,7 +339,7 @@ class _Direct:
             if column in rows.column_names and len(value_set):
                 erased = pc.or_(erased, pc.is_in(rows.column(column), value_set=value_set))
         kept = pc.invert(erased)
-        self.purged += n - pc.sum(kept.cast(pa.int64())).as_py()
+        self.purged += pc.sum(erased.cast(pa.int64())).as_py() or 0  # (the sum of none is null)
         rows = rows.add_column(0, "delivery_id", pa.array([self.delivery_id] * n, pa.string()))
         target = raw_table(source, file)
         if source in FNR_KEYED:
@@ -815,8 +825,7 @@ def _manifest_extracted_at(delivery: Any) -> dt.datetime | None:
     from outcomes.contracts.check import parse_timestamp
 
     try:
-        with (delivery / "_manifest.json").open("rb") as handle:
-            value = json.loads(handle.read().decode("utf-8-sig")).get("extracted_at")
+        value = _manifest_doc(delivery).get("extracted_at")
     except Exception:
         return None
     return parse_timestamp(value) if isinstance(value, str) else None
@@ -840,8 +849,8 @@ def _apply_direct(
     extracted_at = _manifest_extracted_at(delivery)
     if extracted_at is None:
         return None
-    sink = _Sink(conn, contract, source, pseudonymise)
-    direct = sink.direct = _Direct(conn, delivery_id, extracted_at)
+    direct = _Direct(conn, delivery_id, extracted_at)
+    sink = _Sink(conn, contract, source, pseudonymise, direct)
     try:
         with conn.transaction():
             try:
