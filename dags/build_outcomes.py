@@ -2,7 +2,7 @@
 ### Build the outcomes marts
 
 Runs the dbt project (`dbt_project/`) with astronomer-cosmos, rendered from the parsed manifest:
-staging, intermediate and marts models with their dbt tests and unit tests, then the nightly dbt
+staging, intermediate and marts models with their dbt data tests, then the nightly dbt
 snapshots into `history`, then the dbt docs (Airflow UI: Browse, *dbt docs*), then emits the
 Asset `marts`.
 

@@ -40,7 +40,14 @@ def test_by_default_one_dbt_build_task_builds_every_model_with_its_tests(build_d
     dbt = build_dag.get_task("dbt_build")
     assert dbt.base_cmd == ["build"]
     assert dbt.exclude == "path:snapshots"
-    assert dbt.vars == {"as_of": "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"}
+    # the as-of date in the environment, not as a var (a changed var makes dbt parse everything
+    # again); unit tests run in the test suite, not in the nightly build
+    assert not dbt.vars
+    assert dbt.env == {
+        "OUTCOMES_AS_OF": "{{ ti.xcom_pull(task_ids='resolve_as_of') }}",
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+    }
+    assert dbt.append_env
     assert dbt.upstream_task_ids == {"amend_locks"}
     assert dbt.downstream_task_ids == {"quality_gate"}
     assert not [t for t in build_dag.task_ids if t.startswith("dbt.")]
@@ -53,6 +60,16 @@ def test_by_default_one_dbt_build_task_builds_every_model_with_its_tests(build_d
         "docs_outdated",
         "generate_docs",
     } <= set(build_dag.task_ids)
+
+
+def test_every_dbt_task_keeps_a_partial_parse_cache_of_its_own(build_dag: Any, settings: Settings) -> None:
+    """dbt_build, the snapshots and the docs run with different vars: one shared cache would make
+    each of them parse the whole project again."""
+    caches = {t: build_dag.get_task(t).cache_dir for t in ("dbt_build", "snapshot_history", "generate_docs")}
+    assert len(set(caches.values())) == 3
+    for task_id, cache in caches.items():
+        assert cache == settings.cosmos_cache_dir / "build_outcomes" / task_id
+        assert build_dag.get_task(task_id).partial_parse
 
 
 def test_the_watcher_has_a_task_for_every_model_of_the_manifest(watcher_dag: Any, settings: Settings) -> None:
@@ -83,7 +100,9 @@ def test_the_gate_stands_between_the_build_and_the_publish(build_dag: Any) -> No
     assert "dbt_build" in gate.get_flat_relative_ids(upstream=True)
     # history and docs read the published marts, so they come after the publish
     assert "snapshot_history" in publish.downstream_task_ids
-    assert build_dag.get_task("snapshot_history").vars["marts_schema"] == "marts"
+    snapshot = build_dag.get_task("snapshot_history")
+    assert snapshot.vars == {"marts_schema": "marts"}
+    assert snapshot.env == {"OUTCOMES_AS_OF": "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"}
     # docs only when the project changed: a short circuit before them
     assert build_dag.get_task("generate_docs").upstream_task_ids == {"docs_outdated"}
     assert build_dag.get_task("docs_outdated").upstream_task_ids == {"snapshot_history"}
