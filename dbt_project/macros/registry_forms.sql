@@ -1,5 +1,6 @@
 {#
-    The incremental build of stg_registry__prom_items, by form (the model's header says why).
+    The incremental builds by questionnaire form: stg_registry__prom_items (its header says how)
+    and int_prom_forms_scored, which scores a form again only when its items changed.
 #}
 
 {# The code the model's rows follow: the model's and these macros' source. A change of it changes
@@ -72,5 +73,36 @@
 
     delete from {{ this }}
     where form_id in (select form_id from registry_forms_touched)
+{%- endif -%}
+{%- endmacro %}
+
+{# int_prom_forms_scored's fingerprint of a form: its items' fingerprint and this model's code. #}
+{% macro scored_form_fingerprint(items_fingerprint) -%}
+    hashtextextended({{ items_fingerprint }}::text || ':{{ local_md5(model.raw_code) }}', 0)
+{%- endmacro %}
+
+{# Pre-hook of int_prom_forms_scored: the forms whose items' fingerprint (or this model's code)
+   changed, or that are new or gone, into a temporary table; their scored rows deleted. #}
+{% macro prom_forms_rescored() -%}
+{%- if is_incremental() -%}
+    create temporary table prom_forms_rescored on commit drop as
+    with
+
+    current_forms as (
+        select form_id, {{ scored_form_fingerprint('max(form_fingerprint)') }} as form_fingerprint
+        from {{ ref('stg_registry__prom_items') }}
+        group by form_id
+    )
+
+    select coalesce(current_forms.form_id, stored_forms.form_id) as form_id
+    from current_forms
+    full outer join {{ this }} as stored_forms
+        on current_forms.form_id = stored_forms.form_id
+    where current_forms.form_fingerprint is distinct from stored_forms.form_fingerprint;
+
+    analyze prom_forms_rescored;
+
+    delete from {{ this }}
+    where form_id in (select form_id from prom_forms_rescored)
 {%- endif -%}
 {%- endmacro %}

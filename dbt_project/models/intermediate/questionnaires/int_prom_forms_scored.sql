@@ -3,12 +3,28 @@
     Each score is NULL when too few of its items are answered. Scores are rounded here, once:
     ODI % to one decimal, HSCL-25 means to two, the EQ-5D index to three (the value set's
     precision); the HSCL-25 case flag is decided on the unrounded total.
+
+    Incremental by form, like stg_registry__prom_items: a form is scored again only when its
+    items' fingerprint or this model's code changed (macros/registry_forms.sql).
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ prom_forms_rescored() }}"],
+        indexes=[{'columns': ['form_id'], 'unique': true}],
+    )
+}}
+
 with
 
 items as (
 
     select * from {{ ref('stg_registry__prom_items') }}
+    {% if is_incremental() %}
+    where form_id in (select form_id from prom_forms_rescored)
+    {% endif %}
 
 ),
 
@@ -20,6 +36,7 @@ forms as (
         -- a form's date and version: those of its most recently updated item
         (array_agg(answered_on order by updated_at desc, item))[1] as answered_on,
         max(updated_at) as updated_at,
+        {{ scored_form_fingerprint('max(form_fingerprint)') }} as form_fingerprint,
 
         count(value) filter (where item like 'odi\_%') as odi_sections_answered,
         sum(value) filter (where item like 'odi\_%') as odi_sum,
@@ -95,7 +112,8 @@ scored as (
                     3
                 )
         end as eq5d_index,
-        eq5d_vas
+        eq5d_vas,
+        form_fingerprint
 
     from forms
 
@@ -117,7 +135,8 @@ final as (
         is_hscl25_case,
         eq5d_index,
         case when eq5d_index is not null then 'UK_TTO_1997' end as eq5d_value_set,
-        eq5d_vas
+        eq5d_vas,
+        form_fingerprint
 
     from scored
 
