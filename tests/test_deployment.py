@@ -19,7 +19,8 @@ ENV_KEYS = {
     if line and not line.startswith("#")
 }
 #: Variables the code sets for its own child processes (tasks, dbt, GX), never a deployment's.
-INTERNAL = {"OUTCOMES_GX_URL", "OUTCOMES_WAREHOUSE_EMBEDDED", "OUTCOMES_ANALYST_URL"}
+# OUTCOMES_AS_OF: the build DAG hands dbt the build's as-of date in it (macros/as_of.sql)
+INTERNAL = {"OUTCOMES_GX_URL", "OUTCOMES_WAREHOUSE_EMBEDDED", "OUTCOMES_ANALYST_URL", "OUTCOMES_AS_OF"}
 
 
 def locked_version(package: str) -> str:
