@@ -20,13 +20,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from support.builds import scratch_database
 from support.deliveries import enrolment_row, prom_rows, write_delivery
 
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
-from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -39,13 +39,8 @@ SELECT = ["run", "--select", "+int_prom_forms_scored"]
 
 @pytest.fixture(scope="module")
 def scratch(warehouse: Warehouse) -> Iterator[Warehouse]:
-    name = f"{warehouse.database}_inc_{secrets.token_hex(3)}"
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    migrate(scratch)
-    yield scratch
-    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database(warehouse, f"{warehouse.database}_inc_{secrets.token_hex(3)}") as scratch:
+        yield scratch
 
 
 def deliver(warehouse: Warehouse, root: Path, source: str, delivery_id: str, files: dict[str, Any]) -> None:
