@@ -3,10 +3,25 @@
     and int_prom_forms_scored, which scores a form again only when its items changed.
 #}
 
+{# The registry rows a build may see: in a delivery applied and extracted before the as-of
+   cutoff (visible_deliveries), stamped before the cutoff and answered by the as-of day. #}
+{% macro visible_registry_items(items_relation) -%}
+    select registry_items.*
+    from {{ items_relation }} as registry_items
+    inner join (
+        {{ visible_deliveries(source('meta', 'deliveries'), 'registry') }}
+    ) as visible_registry_deliveries
+        on registry_items.delivery_id = visible_registry_deliveries.delivery_id
+    where
+        registry_items.updated_at < {{ as_of_cutoff() }}
+        and registry_items.answered_on <= {{ as_of_date() }}
+{%- endmacro %}
+
 {# The code the model's rows follow: the model's and these macros' source. A change of it changes
-   every fingerprint, so every form is recomputed. #}
+   every fingerprint, so every form is recomputed. (A macro the model comes to use is added here.) #}
 {% macro registry_code_version() -%}
-    {{- local_md5(model.raw_code ~ registry_form_fingerprints.macro.macro_sql ~ version_rank.macro.macro_sql
+    {{- local_md5(model.raw_code ~ registry_form_fingerprints.macro.macro_sql
+        ~ visible_registry_items.macro.macro_sql ~ version_rank.macro.macro_sql
         ~ visible_deliveries.macro.macro_sql ~ as_of_date.macro.macro_sql ~ as_of_cutoff.macro.macro_sql) -}}
 {%- endmacro %}
 
@@ -14,46 +29,34 @@
    64-bit hash of each row's identity with its person's participant, and the code. #}
 {% macro registry_form_fingerprints(items_relation, participants_relation) -%}
     select
-        {{ items_relation }}.form_id,
+        fingerprinted_items.form_id,
         hashtextextended(
             count(*)::text
             || ':' || sum(hashtextextended(
-                {{ items_relation }}.delivery_id || '/' || {{ items_relation }}.source_line::text
+                fingerprinted_items.delivery_id || '/' || fingerprinted_items.source_line::text
                 || '/' || coalesce(fingerprinted_participants.participant_id, ''),
                 0
             ))::text
             || ':{{ registry_code_version() }}',
             0
         ) as form_fingerprint
-    from {{ items_relation }}
+    from {{ items_relation }} as fingerprinted_items
     left join {{ participants_relation }} as fingerprinted_participants
-        on {{ items_relation }}.person_pseudonym = fingerprinted_participants.person_pseudonym
-    group by {{ items_relation }}.form_id
+        on fingerprinted_items.person_pseudonym = fingerprinted_participants.person_pseudonym
+    group by fingerprinted_items.form_id
 {%- endmacro %}
 
-{# Pre-hook: the forms whose fingerprint changed (or that are new or gone) into a temporary table
-   the model reads, and their stored rows deleted; nothing on a first build or a full refresh. #}
-{% macro registry_forms_touched() -%}
+{# The pre-hook of a model incremental by form: the forms whose fingerprint in `current_forms`
+   (a query of form_id, form_fingerprint) differs from the stored one, or that are new or gone,
+   into the temporary table `touched` that the model reads; their stored rows deleted. Nothing on
+   a first build or a full refresh. #}
+{% macro forms_to_rebuild(touched, current_forms) -%}
 {%- if is_incremental() -%}
-    create temporary table registry_forms_touched on commit drop as
+    create temporary table {{ touched }} on commit drop as
     with
 
-    visible_deliveries as (
-        {{ visible_deliveries(source('meta', 'deliveries'), 'registry') }}
-    ),
-
-    visible_items as (
-        select items.form_id, items.person_pseudonym, items.delivery_id, items.source_line
-        from {{ source('raw', 'registry_proms') }} as items
-        inner join visible_deliveries
-            on items.delivery_id = visible_deliveries.delivery_id
-        where
-            items.updated_at < {{ as_of_cutoff() }}
-            and items.answered_on <= {{ as_of_date() }}
-    ),
-
     current_forms as (
-        {{ registry_form_fingerprints('visible_items', ref('stg_trial__participants')) }}
+        {{ current_forms }}
     ),
 
     stored_forms as (
@@ -69,11 +72,20 @@
         on current_forms.form_id = stored_forms.form_id
     where current_forms.form_fingerprint is distinct from stored_forms.form_fingerprint;
 
-    analyze registry_forms_touched;
+    analyze {{ touched }};
 
     delete from {{ this }}
-    where form_id in (select form_id from registry_forms_touched)
+    where form_id in (select form_id from {{ touched }})
 {%- endif -%}
+{%- endmacro %}
+
+{# Pre-hook of stg_registry__prom_items: the fingerprints of every form from raw. #}
+{% macro registry_forms_touched() -%}
+    {%- set current = registry_form_fingerprints(
+        '(' ~ visible_registry_items(source('raw', 'registry_proms')) ~ ')',
+        ref('stg_trial__participants'),
+    ) -%}
+    {{ forms_to_rebuild('registry_forms_touched', current) }}
 {%- endmacro %}
 
 {# int_prom_forms_scored's fingerprint of a form: its items' fingerprint and this model's code. #}
@@ -81,28 +93,12 @@
     hashtextextended({{ items_fingerprint }}::text || ':{{ local_md5(model.raw_code) }}', 0)
 {%- endmacro %}
 
-{# Pre-hook of int_prom_forms_scored: the forms whose items' fingerprint (or this model's code)
-   changed, or that are new or gone, into a temporary table; their scored rows deleted. #}
+{# Pre-hook of int_prom_forms_scored: forms whose items' fingerprint or this model's code changed. #}
 {% macro prom_forms_rescored() -%}
-{%- if is_incremental() -%}
-    create temporary table prom_forms_rescored on commit drop as
-    with
-
-    current_forms as (
+    {%- set current -%}
         select form_id, {{ scored_form_fingerprint('max(form_fingerprint)') }} as form_fingerprint
         from {{ ref('stg_registry__prom_items') }}
         group by form_id
-    )
-
-    select coalesce(current_forms.form_id, stored_forms.form_id) as form_id
-    from current_forms
-    full outer join {{ this }} as stored_forms
-        on current_forms.form_id = stored_forms.form_id
-    where current_forms.form_fingerprint is distinct from stored_forms.form_fingerprint;
-
-    analyze prom_forms_rescored;
-
-    delete from {{ this }}
-    where form_id in (select form_id from prom_forms_rescored)
-{%- endif -%}
+    {%- endset -%}
+    {{ forms_to_rebuild('prom_forms_rescored', current) }}
 {%- endmacro %}

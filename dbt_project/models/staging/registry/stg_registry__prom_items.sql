@@ -1,9 +1,9 @@
 {#
     Incremental by form (bench/README.md, "Incremental staging"). What a form's rows are depends
     only on that form's raw rows visible as of the build and on which participant (if any) its
-    person is. `form_fingerprint` sums those: the count and a 64-bit hash of every visible raw
-    row's identity (delivery, line: raw rows are never updated) with its person's participant_id,
-    and this model's code. A build recomputes only the forms whose fingerprint differs from the
+    person is. `form_fingerprint` is a 64-bit hash of those: the count of the visible raw rows, the
+    sum of a 64-bit hash of each row's identity (delivery, line: raw rows are never updated) with
+    its person's participant_id, and this model's code. A build recomputes only the forms whose fingerprint differs from the
     stored one, or that are new or gone: a night's deliveries, pending rows released into raw,
     an erasure or retention purge (rows leave raw), a backfill or a later as-of date (rows become
     visible or invisible), an enrolment (a person becomes a participant) all change it. The
@@ -32,34 +32,16 @@ items as (
 
 ),
 
-deliveries as (
-
-    select * from {{ source('meta', 'deliveries') }}
-
-),
-
 participants as (
 
     select * from {{ ref('stg_trial__participants') }}
 
 ),
 
-visible_deliveries as (
-
-    -- applied, and extracted before the end of the as-of day
-    {{ visible_deliveries('deliveries', 'registry') }}
-
-),
-
 visible_items as (
 
-    select items.*
-    from items
-    inner join visible_deliveries
-        on items.delivery_id = visible_deliveries.delivery_id
-    where
-        items.updated_at < {{ as_of_cutoff() }}
-        and items.answered_on <= {{ as_of_date() }}
+    -- in a delivery applied and extracted before the end of the as-of day, dated by then
+    {{ visible_registry_items('items') }}
 
 ),
 
