@@ -120,6 +120,8 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
     )
     from cosmos.operators.local import DbtBuildLocalOperator, DbtDocsLocalOperator, DbtSnapshotLocalOperator
 
+    from outcomes.transform.dbt import AFTER_PUBLISH_CACHE, BUILD_CACHE, dbt_task_cache
+
     settings = load_settings()
     project = settings.dbt_project_dir
     if not settings.dbt_manifest.exists():
@@ -131,12 +133,12 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
     )
     # The as-of date reaches dbt in the environment (macros/as_of.sql), not as a var: a changed var
     # makes dbt parse the whole project again, a changed environment variable only the files that
-    # read it. Each dbt task keeps its own partial-parse cache (its other inputs never change).
+    # read it. dbt_build keeps a partial-parse cache, and the two steps after the publish (the
+    # same vars) share one: their other inputs never change (transform/dbt.py, BUILD_CACHE).
     dbt_env = {"OUTCOMES_AS_OF": AS_OF}
     # dbt unit tests test the SQL, not the night's data: they run in the test suite and CI
     # (`make test`), not in every nightly build (about 2 s of it at trial size; bench/README.md).
     build_env = {**dbt_env, "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
-    cache = settings.cosmos_cache_dir / "build_outcomes"
     mode = execution_mode()
 
     @dag(
@@ -232,7 +234,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
                 profile_config=profile,
                 env=build_env,
                 append_env=True,
-                cache_dir=cache / "dbt_build",
+                cache_dir=dbt_task_cache(settings, BUILD_CACHE),
                 exclude="path:snapshots",
                 install_deps=False,
                 emit_datasets=False,
@@ -274,18 +276,17 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
             "env": dbt_env,
             "append_env": True,
             "vars": {"marts_schema": "marts"},
+            "cache_dir": dbt_task_cache(settings, AFTER_PUBLISH_CACHE),
             "install_deps": False,
             "emit_datasets": False,
         }
         snapshot_history = DbtSnapshotLocalOperator(
             task_id="snapshot_history",
-            cache_dir=cache / "snapshot_history",
             doc_md="dbt snapshots of the published employment marts into schema `history` (SCD type 2).",
             **after_publish,
         )
         generate_docs = DbtDocsLocalOperator(
             task_id="generate_docs",
-            cache_dir=cache / "generate_docs",
             callback=copy_docs,
             **after_publish,
             doc_md="`dbt docs generate`, kept under $OUTCOMES_HOME/dbt/docs and served in the Airflow UI.",

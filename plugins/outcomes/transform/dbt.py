@@ -69,11 +69,13 @@ def run_dbt(
     *,
     as_of: dt.date | None = None,
     marts_schema: str = CANDIDATE,
+    with_vars: bool = True,
 ) -> DbtOutcome:
     """Run ``dbt <args>`` on the project against ``warehouse``, as of ``as_of`` (default today UTC).
 
     The marts build into ``marts_schema``: the candidate schema unless a step after a publish
-    (snapshots, docs) reads the published ``marts``.
+    (snapshots, docs) reads the published ``marts``. ``with_vars=False`` passes no vars: the
+    defaults of ``dbt_project.yml``, and the as-of date from ``OUTCOMES_AS_OF`` or today.
     """
     from dbt.cli.main import dbtRunner
 
@@ -89,7 +91,8 @@ def run_dbt(
         "--log-path",
         str(settings.dbt_log_dir),
     ]
-    if args and args[0] in {"build", "run", "test", "compile", "snapshot", "seed", "docs", "parse", "ls"}:
+    takes_vars = {"build", "run", "test", "compile", "snapshot", "seed", "docs", "parse", "ls"}
+    if with_vars and args and args[0] in takes_vars:
         day = as_of or dt.datetime.now(dt.UTC).date()
         full += ["--vars", json.dumps({"as_of": day.isoformat(), "marts_schema": marts_schema})]
     with _environ(dbt_environ(warehouse)):
@@ -160,14 +163,52 @@ def docs_are_current(settings: Settings) -> bool:
     )
 
 
+# The build DAG's dbt tasks (transform/dag.py) keep Cosmos partial-parse caches here: one for
+# `dbt_build`, one for the two steps after the publish (the same vars, marts_schema=marts).
+BUILD_CACHE = "dbt_build"
+AFTER_PUBLISH_CACHE = "after_publish"
+# How Cosmos calls dbt in those tasks; what a partial-parse file is valid for depends on the vars,
+# the profile and the target named, so the parse that seeds a cache names them alike.
+COSMOS_PARSE_ARGS = ["--profile", "outcomes", "--target", "warehouse", "--no-static-parser"]
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def dbt_task_cache(settings: Settings, name: str) -> Path:
+    """The Cosmos cache directory ``name`` (:data:`BUILD_CACHE`, :data:`AFTER_PUBLISH_CACHE`)."""
+    return settings.cosmos_cache_dir / "build_outcomes" / name
+
+
 def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG).
 
-    Returns whether it parsed. Parsing needs no database connection.
+    The parse is the one ``dbt_build`` would make (no vars, Cosmos' profile and target), and its
+    partial-parse file seeds that task's cache: the first build after a change of the project
+    re-parses nothing. Returns whether it parsed. Parsing needs no database connection.
     """
     if not manifest_is_stale(settings):
         return False
-    outcome = run_dbt(settings, warehouse, ["parse"])
+    outcome = run_dbt(settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False)
     if not outcome.success:
         raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+    seed_cache(settings, dbt_task_cache(settings, BUILD_CACHE))
     return True
+
+
+def seed_cache(settings: Settings, cache: Path) -> None:
+    """Put the last parse's partial-parse file and manifest into the Cosmos cache ``cache`` (where
+    Cosmos looks: ``<cache>/target/``), each written whole before it is renamed into place."""
+    import shutil
+    import tempfile
+
+    target = cache / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (PARTIAL_PARSE, "manifest.json"):
+        source = settings.dbt_target_dir / name
+        if not source.exists():
+            continue
+        with (
+            source.open("rb") as read,
+            tempfile.NamedTemporaryFile(dir=target, prefix=f".{name}.", delete=False) as partial,
+        ):
+            shutil.copyfileobj(read, partial)
+        Path(partial.name).replace(target / name)
