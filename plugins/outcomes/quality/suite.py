@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import great_expectations as gx
 from great_expectations.expectations import UnexpectedRowsExpectation
@@ -75,14 +75,23 @@ class Dataset:
             raise ValueError(f"dataset {self.name}: give exactly one of table and query")
 
 
+#: The column :func:`no_violations` adds to a query's rows: how many rows the whole query has.
+COUNT_COLUMN = "gate_violation_count"
+
+
 class ExpectNoViolations(UnexpectedRowsExpectation):
     """No row from ``unexpected_rows_query``; a failure keeps the first rows as its evidence.
 
-    GX's own UnexpectedRowsExpectation reports only a count unless the whole checkpoint runs with
-    the COMPLETE result format (every unexpected value of every expectation). The queries of this
-    project return summaries (counts, rates, table and column names), so their first rows are the
-    observed value a data engineer needs, and never a row of participant data.
+    GX's own UnexpectedRowsExpectation runs its query twice, once for the rows and once for their
+    count, and reports only the count unless the whole checkpoint runs with the COMPLETE result
+    format (every unexpected value of every expectation). Here the query runs once: made with
+    :func:`no_violations`, it carries its own row count (:data:`COUNT_COLUMN`), and the first rows
+    are kept. The queries of this project return summaries (counts, rates, table and column
+    names), so those rows are the observed value a data engineer needs, never a row of
+    participant data.
     """
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
 
     def _validate(
         self,
@@ -90,11 +99,14 @@ class ExpectNoViolations(UnexpectedRowsExpectation):
         runtime_configuration: dict[str, Any] | None = None,
         execution_engine: Any = None,
     ) -> Any:
-        result = super()._validate(metrics, runtime_configuration, execution_engine)
         rows = metrics.get("unexpected_rows_query.table") or []
-        if isinstance(result, dict) and not result.get("success"):
-            result.setdefault("result", {})["details"] = {
-                "violations": [dict(row) for row in rows[:EXAMPLE_ROWS]]
+        count = int(rows[0][COUNT_COLUMN]) if rows else 0
+        result: dict[str, Any] = {"success": count == 0, "result": {"observed_value": count}}
+        if count:
+            result["result"]["details"] = {
+                "violations": [
+                    {k: v for k, v in dict(row).items() if k != COUNT_COLUMN} for row in rows[:EXAMPLE_ROWS]
+                ]
             }
         return result
 
@@ -112,9 +124,12 @@ def expect(kind: type, name: str, *, severity: str, description: str, **kwargs: 
 
 
 def no_violations(name: str, query: str, *, severity: str, description: str) -> Any:
-    """:class:`ExpectNoViolations` with ``query`` (``{batch}`` is the dataset)."""
+    """:class:`ExpectNoViolations` with ``query`` (``{batch}`` is the dataset): its rows, each with
+    the count of them all (one scan of the query, counted before the first rows are fetched)."""
+    inner = query.strip().rstrip(";")
+    counted = f"select violations.*, count(*) over () as {COUNT_COLUMN}\nfrom (\n{inner}\n) as violations"
     return expect(
-        ExpectNoViolations, name, severity=severity, description=description, unexpected_rows_query=query
+        ExpectNoViolations, name, severity=severity, description=description, unexpected_rows_query=counted
     )
 
 
