@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations, unique_key
 
 E = gx.expectations
 
@@ -13,10 +13,9 @@ def build(gate: GateContext) -> Dataset:
         name="agg_consort_flow",
         table="agg_consort_flow",
         expectations=[
-            expect(
-                E.ExpectCompoundColumnsToBeUnique,
+            unique_key(
                 "agg_consort_flow.one_row_per_study_arm",
-                column_list=["study", "arm"],
+                ["study", "arm"],
                 severity="error",
                 description="one row per study and arm",
             ),

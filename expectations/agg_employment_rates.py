@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 
@@ -13,10 +13,9 @@ def build(gate: GateContext) -> Dataset:
         name="agg_employment_rates",
         table="agg_employment_rates",
         expectations=[
-            expect(
-                E.ExpectCompoundColumnsToBeUnique,
+            unique_key(
                 "agg_employment_rates.one_row_per_study_arm_horizon",
-                column_list=["study", "arm", "horizon_months"],
+                ["study", "arm", "horizon_months"],
                 severity="error",
                 description="one row per study, arm and horizon",
             ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _domain import SCORE_RANGES
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 
@@ -15,10 +15,9 @@ def build(gate: GateContext) -> Dataset:
         name="agg_prom_trajectories",
         table="agg_prom_trajectories",
         expectations=[
-            expect(
-                E.ExpectCompoundColumnsToBeUnique,
+            unique_key(
                 "agg_prom_trajectories.one_row_per_cell",
-                column_list=["study", "arm", "timepoint_months", "measure"],
+                ["study", "arm", "timepoint_months", "measure"],
                 severity="error",
                 description="one row per study, arm, time point and measure",
             ),

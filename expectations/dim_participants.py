@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 #: The enrolment contract's value sets (contracts.md).
@@ -25,10 +25,9 @@ def build(gate: GateContext) -> Dataset:
                 severity="error",
                 description="every participant has an ID",
             ),
-            expect(
-                E.ExpectColumnValuesToBeUnique,
+            unique_key(
                 "dim_participants.participant_id_unique",
-                column="participant_id",
+                ["participant_id"],
                 severity="error",
                 description="one row per participant",
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 
@@ -13,10 +13,9 @@ def build(gate: GateContext) -> Dataset:
         name="fct_employment_outcomes",
         table="fct_employment_outcomes",
         expectations=[
-            expect(
-                E.ExpectCompoundColumnsToBeUnique,
+            unique_key(
                 "fct_employment_outcomes.one_row_per_participant_horizon",
-                column_list=["participant_id", "horizon_months"],
+                ["participant_id", "horizon_months"],
                 severity="error",
                 description="one outcome row per participant and horizon",
             ),

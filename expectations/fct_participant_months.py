@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 STATES = [
@@ -23,10 +23,9 @@ DAY_COLUMNS = ("days_sykepenger", "days_aap", "days_uforetrygd", "days_dagpenger
 def build(gate: GateContext) -> Dataset:
     participants = gate.table("dim_participants")
     expectations = [
-        expect(
-            E.ExpectCompoundColumnsToBeUnique,
+        unique_key(
             "fct_participant_months.one_row_per_participant_month",
-            column_list=["participant_id", "month_index"],
+            ["participant_id", "month_index"],
             severity="error",
             description="one row per participant and month",
         ),

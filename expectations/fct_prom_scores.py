@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _domain import SCORE_RANGES
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations
+from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
 
@@ -12,10 +12,9 @@ E = gx.expectations
 def build(gate: GateContext) -> Dataset:
     participants = gate.table("dim_participants")
     expectations = [
-        expect(
-            E.ExpectCompoundColumnsToBeUnique,
+        unique_key(
             "fct_prom_scores.one_row_per_participant_timepoint",
-            column_list=["participant_id", "timepoint_months"],
+            ["participant_id", "timepoint_months"],
             severity="error",
             description="one row per participant and time point",
         ),

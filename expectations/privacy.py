@@ -1,9 +1,9 @@
 """Privacy: no value anywhere in the candidate looks like a national identity number (fnr).
 
-Every text and wide-number column of every candidate table is scanned (one pass per table) for an
-11-digit token (optionally 6 + space + 5 digits) standing alone or between non-alphanumerics; a
-pseudonym (HMAC hex) or an ID with letters next to the digits does not match. The result names the
-table, the column and a count: never the value.
+Every text and wide-number column of every candidate table is scanned (one pass per table, all
+its columns counted in it) for an 11-digit token (optionally 6 + space + 5 digits) standing alone
+or between non-alphanumerics; a pseudonym (HMAC hex) or an ID with letters next to the digits does
+not match. The result names the table, the column and a count: never the value.
 """
 
 from __future__ import annotations
@@ -29,14 +29,19 @@ def build(gate: GateContext) -> Dataset:
         scanned = [column for column, data_type in columns if data_type in SCANNED_TYPES]
         if not scanned:
             continue
-        values = ", ".join(f"({_literal(c)}, scanned.{_quote(c)}::text)" for c in scanned)
+        # one pass over the table counts every column's matches (a row per column and value
+        # would multiply the rows scanned by the columns), then one row per column that matched
+        counts = ", ".join(
+            f"count(*) filter (where scanned.{_quote(column)}::text ~ '{FNR_LIKE}') as c{i}"
+            for i, column in enumerate(scanned)
+        )
+        values = ", ".join(f"({_literal(c)}, counted.c{i})" for i, c in enumerate(scanned))
         scans.append(
             f"""
-            select {_literal(table)} as table_name, value.column_name, count(*) as values_like_fnr
-            from {gate.candidate}.{_quote(table)} as scanned
-            cross join lateral (values {values}) as value (column_name, text_value)
-            where value.text_value ~ '{FNR_LIKE}'
-            group by value.column_name
+            select {_literal(table)} as table_name, value.column_name, value.values_like_fnr
+            from (select {counts} from {gate.candidate}.{_quote(table)} as scanned) as counted
+            cross join lateral (values {values}) as value (column_name, values_like_fnr)
+            where value.values_like_fnr > 0
             """
         )
     query = (

@@ -283,6 +283,33 @@ def test_the_privacy_result_names_the_column_never_the_value(gated: Warehouse, s
     assert not any(FNR in text for text in texts)  # ...and never the value
 
 
+def test_a_failed_value_check_shows_examples_of_its_unexpected_values(
+    gated: Warehouse, settings: Settings
+) -> None:
+    """The checkpoint counts unexpected values without fetching examples (one scan less per
+    expectation); a failed expectation is run again for its first examples, and kept with them."""
+    from outcomes.quality.gate import EVIDENCE, new_build_id, run_gate
+
+    restore_candidate(gated)
+    with psycopg.connect(gated.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_owner")
+        conn.execute(BREAKS["agg_prom_trajectories.measure_in_set"])
+    report = run_gate(
+        settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=["agg_prom_trajectories"]
+    )
+    failed = {o.name: o for o in report.failed("error")}
+    assert set(failed) == {"agg_prom_trajectories.measure_in_set"}
+    assert "unexpected" in failed["agg_prom_trajectories.measure_in_set"].observed
+    assert failed["agg_prom_trajectories.measure_in_set"].observed.endswith(
+        'e.g. ["sf36_pcs", "sf36_pcs", "sf36_pcs"]'
+    )
+    # both runs are kept in the GX context: the build's, and the failed expectation's again
+    # (validations/<suite, a folder per dot>/<run name = build id>/...)
+    results = next(settings.gx_dir.rglob("validations"))
+    runs = {".".join(path.relative_to(results).parts[:-1]) for path in results.rglob(report.build_id)}
+    assert runs == {"agg_prom_trajectories", "agg_prom_trajectories" + EVIDENCE}
+
+
 def test_a_drift_reason_publishes_a_large_move_with_a_warning(gated: Warehouse, settings: Settings) -> None:
     from outcomes.quality.gate import new_build_id, run_gate
 

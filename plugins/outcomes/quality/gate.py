@@ -198,6 +198,7 @@ def run_gate(
     if DATASOURCE in [d.name for d in context.data_sources.all().values()]:
         context.data_sources.delete(DATASOURCE)
     source = context.data_sources.add_postgres(name=DATASOURCE, connection_string="${" + URL_VARIABLE + "}")
+    batches: dict[str, Any] = {}
     definitions = []
     for dataset in built:
         asset: Any
@@ -205,31 +206,34 @@ def run_gate(
             asset = source.add_table_asset(dataset.name, table_name=dataset.table, schema_name=gate.candidate)
         else:
             asset = source.add_query_asset(dataset.name, query=_select(dataset.query or ""))
-        batch = asset.add_batch_definition_whole_table(BATCH)
+        batches[dataset.name] = asset.add_batch_definition_whole_table(BATCH)
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(name=dataset.name, expectations=dataset.expectations)
         )
         definitions.append(
             context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=dataset.name, data=batch, suite=suite)
+                gx.ValidationDefinition(name=dataset.name, data=batches[dataset.name], suite=suite)
             )
         )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=CHECKPOINT,
-            validation_definitions=definitions,
-            actions=[],  # Data Docs once below: the action rebuilds the index per validation
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-        )
+    # Counts, not examples: an example of a column's unexpected values costs GX one more scan of
+    # the table per expectation, even when there is none. The failed ones fetch theirs below.
+    result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(
+        run_id=RunIdentifier(run_name=build_id)
     )
-    result = checkpoint.run(run_id=RunIdentifier(run_name=build_id))
+    results = {r.suite_name: r for r in result.run_results.values()}
+    evidence = _evidence(gx, context, batches, results, build_id)
     # this run's pages and the index (not the whole site: results accumulate night after night)
-    context.build_data_docs(resource_identifiers=list(result.run_results))
+    context.build_data_docs(resource_identifiers=[*result.run_results, *evidence])
+    examples = {
+        (r.suite_name.removesuffix(EVIDENCE), item.expectation_config.meta["name"]): item
+        for r in evidence.values()
+        for item in r.results
+    }
     report = GateReport(build_id=build_id, as_of=as_of, drift_reason=drift_reason)
-    for suite_result in result.run_results.values():
-        dataset_name = suite_result.suite_name
+    for dataset_name, suite_result in results.items():
         for item in suite_result.results:
-            report.outcomes.append(_outcome(dataset_name, item))
+            name = item.expectation_config.meta["name"]
+            report.outcomes.append(_outcome(dataset_name, examples.get((dataset_name, name), item)))
     report.seconds = time.monotonic() - started
     index = settings.gx_data_docs_dir / "index.html"
     report.data_docs = str(index) if index.exists() else None
@@ -242,6 +246,51 @@ def run_gate(
         len(report.failed("warn")),
     )
     return report
+
+
+EVIDENCE = ".evidence"
+#: Examples of unexpected values kept for a failed expectation.
+EXAMPLES = 5
+
+
+def _checkpoint(gx: Any, context: Any, name: str, definitions: list[Any], *, examples: int) -> Any:
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=definitions,
+            actions=[],  # Data Docs once, by run_gate: the action rebuilds the index per validation
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+        )
+    )
+
+
+def _evidence(
+    gx: Any, context: Any, batches: dict[str, Any], results: dict[str, Any], build_id: str
+) -> dict[Any, Any]:
+    """The failed expectations that count unexpected values, run again for their first
+    :data:`EXAMPLES` examples (a suite ``<dataset>.evidence`` each, one checkpoint): the results
+    by identifier. A night when none failed runs nothing."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    definitions = []
+    for dataset_name, suite_result in results.items():
+        failed = [
+            item.expectation_config.to_domain_obj().copy(update={"id": None})  # not the run's own
+            for item in suite_result.results
+            if not item.success and (item.result or {}).get("unexpected_count")
+        ]
+        if failed:
+            name = dataset_name + EVIDENCE
+            suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=failed))
+            definitions.append(
+                context.validation_definitions.add_or_update(
+                    gx.ValidationDefinition(name=name, data=batches[dataset_name], suite=suite)
+                )
+            )
+    if not definitions:
+        return {}
+    checkpoint = _checkpoint(gx, context, CHECKPOINT + EVIDENCE, definitions, examples=EXAMPLES)
+    return dict(checkpoint.run(run_id=RunIdentifier(run_name=build_id)).run_results)
 
 
 def _forget_definitions(root: Path) -> None:
