@@ -79,7 +79,13 @@ def test_the_watcher_has_a_task_for_every_model_of_the_manifest(watcher_dag: Any
 
     manifest = json.loads(settings.dbt_manifest.read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    # a model with tests is a task group (dbt.<model>.run, .test); one without a task dbt.<model>_run
     run_tasks = {t.task_id.split(".")[1] for t in watcher_dag.tasks if t.task_id.endswith(".run")}
+    run_tasks |= {
+        t.task_id.removeprefix("dbt.").removesuffix("_run")
+        for t in watcher_dag.tasks
+        if t.task_id.startswith("dbt.") and t.task_id.count(".") == 1 and t.task_id.endswith("_run")
+    }
     assert run_tasks == models
     gate = watcher_dag.get_task("quality_gate")
     assert "dbt.dbt_producer_watcher" in gate.get_flat_relative_ids(upstream=True)
