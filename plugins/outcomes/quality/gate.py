@@ -217,11 +217,11 @@ def run_gate(
         )
     # Counts, not examples: an example of a column's unexpected values costs GX one more scan of
     # the table per expectation, even when there is none. The failed ones fetch theirs below.
-    result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(
-        run_id=RunIdentifier(run_name=build_id)
-    )
+    # one run identifier for both checkpoints: retention keeps or prunes a gate run whole
+    run_id = RunIdentifier(run_name=build_id, run_time=dt.datetime.now(dt.UTC))
+    result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(run_id=run_id)
     results = {r.suite_name: r for r in result.run_results.values()}
-    evidence = _evidence(gx, context, batches, results, build_id)
+    evidence = _evidence(gx, context, batches, results, run_id)
     # this run's pages and the index (not the whole site: results accumulate night after night)
     context.build_data_docs(resource_identifiers=[*result.run_results, *evidence])
     examples = {
@@ -265,13 +265,11 @@ def _checkpoint(gx: Any, context: Any, name: str, definitions: list[Any], *, exa
 
 
 def _evidence(
-    gx: Any, context: Any, batches: dict[str, Any], results: dict[str, Any], build_id: str
+    gx: Any, context: Any, batches: dict[str, Any], results: dict[str, Any], run_id: Any
 ) -> dict[Any, Any]:
     """The failed expectations that count unexpected values, run again for their first
     :data:`EXAMPLES` examples (a suite ``<dataset>.evidence`` each, one checkpoint): the results
     by identifier. A night when none failed runs nothing."""
-    from great_expectations.core.run_identifier import RunIdentifier
-
     definitions = []
     for dataset_name, suite_result in results.items():
         failed = [
@@ -290,7 +288,7 @@ def _evidence(
     if not definitions:
         return {}
     checkpoint = _checkpoint(gx, context, CHECKPOINT + EVIDENCE, definitions, examples=EXAMPLES)
-    return dict(checkpoint.run(run_id=RunIdentifier(run_name=build_id)).run_results)
+    return dict(checkpoint.run(run_id=run_id).run_results)
 
 
 def _forget_definitions(root: Path) -> None:
