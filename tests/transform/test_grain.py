@@ -1,6 +1,7 @@
 """The grain of the large models is held by unique indexes, not by data tests that read every row
-again (bench/README.md, "Grain by unique index"): each index the dbt project declares is on the
-built table, unique, on exactly its columns, and refuses a second row of the same key."""
+again (bench/README.md, "Parsing once, grain by index, a leaner gate"): each index the dbt project
+declares is on the built table, unique, on exactly its columns, and refuses a second row of the
+same key."""
 
 from __future__ import annotations
 

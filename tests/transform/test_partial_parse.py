@@ -1,6 +1,6 @@
 """The parse that prepares the build DAG's manifest (``ensure_manifest``) seeds the partial-parse
 cache of the DAG's ``dbt_build`` task, so the first build after a change of the project parses
-nothing again (bench/README.md, "Partial parsing and unit tests").
+nothing again (bench/README.md, "Parsing once, grain by index, a leaner gate").
 
 The seeded file is tried the way Cosmos uses it: in a fresh copy of the project, with the file in
 the copy's ``target/`` and the arguments Cosmos gives dbt; dbt's own record of the parse
