@@ -305,7 +305,9 @@ def test_a_failed_value_check_shows_examples_of_its_unexpected_values(
     )
     # both runs are kept in the GX context: the build's, and the failed expectation's again
     # (validations/<suite, a folder per dot>/<run name = build id>/...)
-    results = next(settings.gx_dir.rglob("validations"))
+    from outcomes.retention import gx_paths
+
+    results = gx_paths(settings)[1]
     runs = {".".join(path.relative_to(results).parts[:-1]) for path in results.rglob(report.build_id)}
     assert runs == {"agg_prom_trajectories", "agg_prom_trajectories" + EVIDENCE}
     # under one run time, so that retention keeps or prunes the gate run whole
@@ -478,3 +480,31 @@ def test_the_gate_keeps_data_docs_and_its_results(gated: Warehouse, settings: Se
             "select severity, count(*) from meta.gate_results where build_id = %s group by 1", (run[0],)
         ).fetchall()
     assert sum(n for _, n in rows) == run[2] and {s for s, _ in rows} == {"error", "warn"}
+
+
+def test_examples_from_the_second_run_only_when_it_counted_the_same() -> None:
+    """The verdict and the counts are the gate run's; the second run only lends its examples, and
+    only when the data did not move in between."""
+    from types import SimpleNamespace
+
+    from outcomes.quality.gate import _add_examples
+
+    def result(count: int, examples: list[str] | None = None) -> SimpleNamespace:
+        found: dict[str, object] = {"unexpected_count": count, "element_count": 96}
+        if examples is not None:
+            found["partial_unexpected_list"] = examples
+        return SimpleNamespace(success=count == 0, result=found)
+
+    first = result(3, [])
+    _add_examples(first, result(3, ["sf36_pcs"]))
+    assert first.result == {
+        "unexpected_count": 3,
+        "element_count": 96,
+        "partial_unexpected_list": ["sf36_pcs"],
+    }
+    moved = result(3, [])
+    _add_examples(moved, result(2, ["sf36_pcs"]))
+    assert moved.result["partial_unexpected_list"] == []
+    lost = result(3, [])
+    _add_examples(lost, None)  # the second run could not be made
+    assert lost.result["partial_unexpected_list"] == [] and not lost.success

@@ -67,11 +67,23 @@ def test_each_declared_grain_is_a_unique_index_on_the_built_table(
             assert [tuple(row[0]) for row in found] == [columns], (schema, name, found)
 
 
-def test_a_second_row_of_a_key_is_refused(published_trial: Warehouse) -> None:
+def test_a_second_row_of_a_key_is_refused_and_the_key_kept_out_of_alerts(
+    published_trial: Warehouse,
+) -> None:
+    from outcomes.alerts import redact
+
     with psycopg.connect(published_trial.url()) as conn:
         conn.execute("set role outcomes_owner")
-        with pytest.raises(psycopg.errors.UniqueViolation):
+        (participant,) = conn.execute(
+            "select participant_id from marts.fct_participant_months where month_index = 12 limit 1"
+        ).fetchone()
+        with pytest.raises(psycopg.errors.UniqueViolation) as refused:
             conn.execute(
                 "insert into marts.fct_participant_months select * from marts.fct_participant_months "
-                "where month_index = 12 limit 1"
+                "where participant_id = %s and month_index = 12",
+                (participant,),
             )
+    # PostgreSQL quotes the key; what dbt's failures and the alerts carry does not
+    assert participant in str(refused.value)
+    shown = redact(str(refused.value))
+    assert participant not in shown and "Key (participant_id, month_index)=(...)" in shown

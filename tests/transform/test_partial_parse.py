@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from outcomes.settings import Settings
 from outcomes.transform.dbt import (
     BUILD_CACHE,
@@ -25,6 +27,8 @@ from outcomes.transform.dbt import (
     manifest_is_stale,
 )
 from outcomes.warehouse.connection import Warehouse
+
+pytestmark = pytest.mark.slow
 
 
 def _parse_like_cosmos(settings: Settings, warehouse: Warehouse, cache: Path, workdir: Path) -> dict:

@@ -221,7 +221,11 @@ def run_gate(
     run_id = RunIdentifier(run_name=build_id, run_time=dt.datetime.now(dt.UTC))
     result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(run_id=run_id)
     results = {r.suite_name: r for r in result.run_results.values()}
-    evidence = _evidence(gx, context, batches, results, run_id)
+    try:
+        evidence = _evidence(gx, context, batches, results, run_id)
+    except Exception:  # the examples are evidence, not the verdict: the first run's stands
+        log.warning("gate %s: no examples for the failed checks", build_id, exc_info=True)
+        evidence = {}
     # this run's pages and the index (not the whole site: results accumulate night after night)
     context.build_data_docs(resource_identifiers=[*result.run_results, *evidence])
     examples = {
@@ -232,8 +236,9 @@ def run_gate(
     report = GateReport(build_id=build_id, as_of=as_of, drift_reason=drift_reason)
     for dataset_name, suite_result in results.items():
         for item in suite_result.results:
-            name = item.expectation_config.meta["name"]
-            report.outcomes.append(_outcome(dataset_name, examples.get((dataset_name, name), item)))
+            again = examples.get((dataset_name, item.expectation_config.meta["name"]))
+            _add_examples(item, again)
+            report.outcomes.append(_outcome(dataset_name, item))
     report.seconds = time.monotonic() - started
     index = settings.gx_data_docs_dir / "index.html"
     report.data_docs = str(index) if index.exists() else None
@@ -262,6 +267,18 @@ def _checkpoint(gx: Any, context: Any, name: str, definitions: list[Any], *, exa
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
         )
     )
+
+
+def _add_examples(item: Any, again: Any) -> None:
+    """Give a failed result of the gate's run the examples its second run found. The verdict and
+    the counts stay the first run's; the examples only when the second run counted the same (the
+    data did not move in between)."""
+    first, second = item.result or {}, (again.result if again is not None else None) or {}
+    if not first.get("unexpected_count") or second.get("unexpected_count") != first["unexpected_count"]:
+        return
+    for key in ("partial_unexpected_list", "partial_unexpected_counts"):
+        if key in second:
+            first[key] = second[key]
 
 
 def _evidence(

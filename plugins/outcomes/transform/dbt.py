@@ -97,15 +97,18 @@ def run_dbt(
         full += ["--vars", json.dumps({"as_of": day.isoformat(), "marts_schema": marts_schema})]
     with _environ(dbt_environ(warehouse)):
         result = dbtRunner().invoke(full)
+    from outcomes.alerts import redact
+
     outcome = DbtOutcome(command=" ".join(args), success=bool(result.success))
     for node in _results(result.result):
         name = getattr(getattr(node, "node", None), "unique_id", "?")
         status = str(getattr(node, "status", "?"))
         outcome.statuses[name] = status
         if status in {"error", "fail"}:
-            outcome.failures.append(f"{name}: {getattr(node, 'message', '')}")
+            # a unique index's refusal quotes the duplicated key: a participant's id, redacted
+            outcome.failures.append(redact(f"{name}: {getattr(node, 'message', '')}"))
     if result.exception is not None:
-        outcome.failures.append(str(result.exception))
+        outcome.failures.append(redact(str(result.exception)))
     return outcome
 
 
@@ -181,13 +184,17 @@ def dbt_task_cache(settings: Settings, name: str) -> Path:
 def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG).
 
-    The parse is the one ``dbt_build`` would make (no vars, Cosmos' profile and target), and its
-    partial-parse file seeds that task's cache: the first build after a change of the project
-    re-parses nothing. Returns whether it parsed. Parsing needs no database connection.
+    The parse is the one ``dbt_build`` would make (no vars, Cosmos' profile and target, the as-of
+    date of tonight's build in ``OUTCOMES_AS_OF``), and its partial-parse file seeds that task's
+    cache: the first build after a change of the project re-parses only the files that read the
+    as-of date, when it is another day's. Returns whether it parsed. Parsing needs no database
+    connection.
     """
     if not manifest_is_stale(settings):
         return False
-    outcome = run_dbt(settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
+        outcome = run_dbt(settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False)
     if not outcome.success:
         raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
     seed_cache(settings, dbt_task_cache(settings, BUILD_CACHE))
@@ -196,9 +203,9 @@ def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
 
 def seed_cache(settings: Settings, cache: Path) -> None:
     """Put the last parse's partial-parse file and manifest into the Cosmos cache ``cache`` (where
-    Cosmos looks: ``<cache>/target/``), each written whole before it is renamed into place."""
+    Cosmos looks: ``<cache>/target/``), each written whole before it is renamed into place, with
+    the mode any file gets here (a worker running as another member of the group reads it)."""
     import shutil
-    import tempfile
 
     target = cache / "target"
     target.mkdir(parents=True, exist_ok=True)
@@ -206,9 +213,9 @@ def seed_cache(settings: Settings, cache: Path) -> None:
         source = settings.dbt_target_dir / name
         if not source.exists():
             continue
-        with (
-            source.open("rb") as read,
-            tempfile.NamedTemporaryFile(dir=target, prefix=f".{name}.", delete=False) as partial,
-        ):
-            shutil.copyfileobj(read, partial)
-        Path(partial.name).replace(target / name)
+        partial = target / f".{name}.{os.getpid()}"
+        try:
+            shutil.copyfile(source, partial)
+            partial.replace(target / name)
+        finally:
+            partial.unlink(missing_ok=True)
