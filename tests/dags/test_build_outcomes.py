@@ -74,6 +74,19 @@ def test_the_dbt_tasks_keep_a_partial_parse_cache_per_set_of_vars(build_dag: Any
         assert build_dag.get_task(task_id).partial_parse
 
 
+def test_the_seeding_parse_is_the_parse_dbt_build_makes(build_dag: Any) -> None:
+    """ensure_manifest seeds dbt_build's partial-parse cache: only a parse with the same vars,
+    profile and target is valid there (transform/dbt.py, COSMOS_PARSE_ARGS)."""
+    from outcomes.transform.dbt import COSMOS_PARSE_ARGS
+
+    dbt = build_dag.get_task("dbt_build")
+    assert not dbt.vars
+    profile = dbt.profile_config
+    assert COSMOS_PARSE_ARGS[:4] == ["--profile", profile.profile_name, "--target", profile.target_name]
+    # Cosmos adds --no-static-parser when it runs dbt in-process (the DAG's invocation mode)
+    assert str(dbt.invocation_mode).endswith("DBT_RUNNER") and "--no-static-parser" in COSMOS_PARSE_ARGS
+
+
 def test_the_watcher_has_a_task_for_every_model_of_the_manifest(watcher_dag: Any, settings: Settings) -> None:
     import json
 

@@ -120,7 +120,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
     )
     from cosmos.operators.local import DbtBuildLocalOperator, DbtDocsLocalOperator, DbtSnapshotLocalOperator
 
-    from outcomes.transform.dbt import AFTER_PUBLISH_CACHE, BUILD_CACHE, dbt_task_cache
+    from outcomes.transform.dbt import AFTER_PUBLISH_CACHE, BUILD_CACHE, PROFILE, TARGET, dbt_task_cache
 
     settings = load_settings()
     project = settings.dbt_project_dir
@@ -129,7 +129,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
             f"{settings.dbt_manifest} is missing: run `outcomes dbt parse` (outcomes run/demo/airflow do it)"
         )
     profile = ProfileConfig(
-        profile_name="outcomes", target_name="warehouse", profiles_yml_filepath=project / "profiles.yml"
+        profile_name=PROFILE, target_name=TARGET, profiles_yml_filepath=project / "profiles.yml"
     )
     # The as-of date reaches dbt in the environment (macros/as_of.sql), not as a var: a changed var
     # makes dbt parse the whole project again, a changed environment variable only the files that

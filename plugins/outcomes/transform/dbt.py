@@ -172,7 +172,9 @@ BUILD_CACHE = "dbt_build"
 AFTER_PUBLISH_CACHE = "after_publish"
 # How Cosmos calls dbt in those tasks; what a partial-parse file is valid for depends on the vars,
 # the profile and the target named, so the parse that seeds a cache names them alike.
-COSMOS_PARSE_ARGS = ["--profile", "outcomes", "--target", "warehouse", "--no-static-parser"]
+#: The profile and target of dbt_project/profiles.yml that the build DAG's tasks name.
+PROFILE, TARGET = "outcomes", "warehouse"
+COSMOS_PARSE_ARGS = ["--profile", PROFILE, "--target", TARGET, "--no-static-parser"]
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
