@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import socket
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from airflow.sdk import BaseNotifier
 
 from outcomes.settings import load_settings
+from outcomes.warehouse.connection import redact_key_values
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -190,16 +190,6 @@ def email_alert(alert: Alert, recipients: list[str]) -> None:
         log.error("the mail server refused the alert for %s", ", ".join(sorted(refused)))
 
 
-#: PostgreSQL names the duplicated key when a unique index refuses a row
-#: ("Key (participant_id, month_index)=(P-001, 3) is duplicated"): a participant's id, kept out.
-DUPLICATE_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?:[^()]|\([^()]*\))*\)")
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of any duplicated key PostgreSQL quoted in it replaced."""
-    return DUPLICATE_KEY.sub(lambda m: f"Key ({m.group('columns')})=(...)", text)
-
-
 class OutcomesNotifier(BaseNotifier):
     """Airflow notifier for DAG and task failures; a timed-out delivery sensor is a late source."""
 
@@ -208,7 +198,7 @@ class OutcomesNotifier(BaseNotifier):
         dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
         task_id = getattr(ti, "task_id", None)
         run_id = getattr(ti, "run_id", None) or getattr(context.get("dag_run"), "run_id", None)
-        error = redact(str(context.get("exception") or "")) or None
+        error = redact_key_values(str(context.get("exception") or "")) or None
         details = {
             "dag_id": dag_id,
             "task_id": task_id,

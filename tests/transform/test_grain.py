@@ -70,7 +70,7 @@ def test_each_declared_grain_is_a_unique_index_on_the_built_table(
 def test_a_second_row_of_a_key_is_refused_and_the_key_kept_out_of_alerts(
     published_trial: Warehouse,
 ) -> None:
-    from outcomes.alerts import redact
+    from outcomes.warehouse.connection import redact_key_values
 
     with psycopg.connect(published_trial.url()) as conn:
         conn.execute("set role outcomes_owner")
@@ -85,5 +85,5 @@ def test_a_second_row_of_a_key_is_refused_and_the_key_kept_out_of_alerts(
             )
     # PostgreSQL quotes the key; what dbt's failures and the alerts carry does not
     assert participant in str(refused.value)
-    shown = redact(str(refused.value))
+    shown = redact_key_values(str(refused.value))
     assert participant not in shown and "Key (participant_id, month_index)=(...)" in shown

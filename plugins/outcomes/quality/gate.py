@@ -216,8 +216,8 @@ def run_gate(
             )
         )
     # Counts, not examples: an example of a column's unexpected values costs GX one more scan of
-    # the table per expectation, even when there is none. The failed ones fetch theirs below.
-    # one run identifier for both checkpoints: retention keeps or prunes a gate run whole
+    # the table per expectation, even when there is none; the failed ones fetch theirs after. One
+    # run identifier for both checkpoints: retention keeps or prunes a gate run whole.
     run_id = RunIdentifier(run_name=build_id, run_time=dt.datetime.now(dt.UTC))
     result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(run_id=run_id)
     results = {r.suite_name: r for r in result.run_results.values()}

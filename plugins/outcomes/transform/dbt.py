@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from outcomes.settings import Settings
-from outcomes.warehouse.connection import Warehouse
+from outcomes.warehouse.connection import Warehouse, redact_key_values
 from outcomes.warehouse.publish import CANDIDATE
 
 
@@ -97,8 +97,6 @@ def run_dbt(
         full += ["--vars", json.dumps({"as_of": day.isoformat(), "marts_schema": marts_schema})]
     with _environ(dbt_environ(warehouse)):
         result = dbtRunner().invoke(full)
-    from outcomes.alerts import redact
-
     outcome = DbtOutcome(command=" ".join(args), success=bool(result.success))
     for node in _results(result.result):
         name = getattr(getattr(node, "node", None), "unique_id", "?")
@@ -106,9 +104,9 @@ def run_dbt(
         outcome.statuses[name] = status
         if status in {"error", "fail"}:
             # a unique index's refusal quotes the duplicated key: a participant's id, redacted
-            outcome.failures.append(redact(f"{name}: {getattr(node, 'message', '')}"))
+            outcome.failures.append(redact_key_values(f"{name}: {getattr(node, 'message', '')}"))
     if result.exception is not None:
-        outcome.failures.append(redact(str(result.exception)))
+        outcome.failures.append(redact_key_values(str(result.exception)))
     return outcome
 
 
@@ -170,10 +168,10 @@ def docs_are_current(settings: Settings) -> bool:
 # `dbt_build`, one for the two steps after the publish (the same vars, marts_schema=marts).
 BUILD_CACHE = "dbt_build"
 AFTER_PUBLISH_CACHE = "after_publish"
-# How Cosmos calls dbt in those tasks; what a partial-parse file is valid for depends on the vars,
-# the profile and the target named, so the parse that seeds a cache names them alike.
 #: The profile and target of dbt_project/profiles.yml that the build DAG's tasks name.
 PROFILE, TARGET = "outcomes", "warehouse"
+#: How Cosmos calls dbt in those tasks. A partial-parse file is valid only for the vars, profile
+#: and target it was made with, so the parse that seeds a cache names them alike.
 COSMOS_PARSE_ARGS = ["--profile", PROFILE, "--target", TARGET, "--no-static-parser"]
 PARTIAL_PARSE = "partial_parse.msgpack"
 

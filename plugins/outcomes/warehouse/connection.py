@@ -8,6 +8,7 @@ psql, psycopg and dbt understand; :func:`sqlalchemy_url` adds a driver for SQLAl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -102,3 +103,14 @@ def resolve(settings: Settings, *, start: bool = True) -> Warehouse:
 
 class WarehouseNotRunning(RuntimeError):
     """The embedded server is stopped and the caller asked not to start it."""
+
+
+#: PostgreSQL names the duplicated key when a unique index refuses a row
+#: ("Key (participant_id, month_index)=(P-001, 3) is duplicated"): a participant's id.
+DUPLICATE_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?:[^()]|\([^()]*\))*\)")
+
+
+def redact_key_values(text: str) -> str:
+    """``text`` (a database error, as dbt or a task reports it) with the values of any key
+    PostgreSQL quoted in it replaced: what alerts and dbt's failure lists may carry."""
+    return DUPLICATE_KEY.sub(lambda m: f"Key ({m.group('columns')})=(...)", text)
