@@ -23,6 +23,7 @@ from support.builds import published_scratch
 from support.cluster import Cluster, redis_available
 
 from outcomes import airflow_env
+from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
 from outcomes.warehouse.locks import checksum_sql
@@ -32,7 +33,7 @@ from outcomes.warehouse.locks import checksum_sql
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SOURCES = ("trial", "registry", "welfare", "employment")
+SOURCES = source_names()
 KEY = "p" * 64  # the key support.builds.published_scratch pseudonymises with
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from outcomes.contracts.registry import source_names
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 ENV_KEYS = {
@@ -62,7 +64,7 @@ def test_every_setting_the_code_reads_is_in_env_example() -> None:
         source = path.read_text()
         read |= set(re.findall(r"\"(OUTCOMES_[A-Z0-9_]+)\"", source))
         for prefix, suffix in re.findall(r"f\"(OUTCOMES_[A-Z_]*)\{source\.upper\(\)\}([A-Z_]*)\"", source):
-            read |= {f"{prefix}{s.upper()}{suffix}" for s in ("trial", "registry", "welfare", "employment")}
+            read |= {f"{prefix}{s.upper()}{suffix}" for s in source_names()}
     # the dbt profile reads the OUTCOMES_DBT_* connection variables, which the code derives from
     # the warehouse (internal); a setting of its own there is a deployment's setting
     profile = (ROOT / "dbt_project" / "profiles.yml").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-SOURCES = ("trial", "registry", "welfare", "employment")
+from outcomes.contracts.registry import source_names
 
 
 def raw_asset(source: str) -> Asset:
@@ -12,4 +12,4 @@ def raw_asset(source: str) -> Asset:
     return Asset(name=f"raw_{source}", uri=f"x-outcomes://warehouse/raw/{source}", group="outcomes")
 
 
-RAW_ASSETS = tuple(raw_asset(source) for source in SOURCES)
+RAW_ASSETS = tuple(raw_asset(source) for source in source_names())

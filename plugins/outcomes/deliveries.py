@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings
 
 COLUMNS = (
@@ -36,10 +37,10 @@ def list_deliveries(settings: Settings, source: str | None = None) -> list[dict[
                        or status = 'duplicate' as reconciled
             from meta.deliveries
             where %(source)s::text is null or source = %(source)s
-            order by array_position(array['trial', 'registry', 'welfare', 'employment'], source),
+            order by array_position(%(sources)s::text[], source),
                      delivery_id
             """,
-            {"source": source},
+            {"source": source, "sources": list(source_names())},
         )
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -58,8 +59,9 @@ def ledger_summary(settings: Settings) -> list[str]:
                    coalesce(sum(rows_quarantined), 0)
             from meta.deliveries
             group by source
-            order by array_position(array['trial', 'registry', 'welfare', 'employment'], source)
-            """
+            order by array_position(%(sources)s::text[], source)
+            """,
+            {"sources": list(source_names())},
         ).fetchall()
     return [
         f"{s:<10} {n:>3} deliveries ({ok} loaded, {q} quarantined, {d} duplicate): "

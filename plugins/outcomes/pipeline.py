@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from outcomes.contracts.registry import ingest_dag_id, source_names
 from outcomes.settings import Settings
 
 if TYPE_CHECKING:
@@ -18,14 +19,12 @@ if TYPE_CHECKING:
 
     from outcomes.orchestration import DagRunOutcome
 
-#: (DAG id, run conf) in the order a night runs them. The ingest DAGs do not wait for deliveries:
-#: they apply whatever is complete in the landing zone now.
+#: (DAG id, run conf) in the order a night runs them: maintenance, each source's ingest in the
+#: contract's order, the build. The ingest DAGs do not wait for deliveries: they apply whatever is
+#: complete in the landing zone now.
 PIPELINE: tuple[tuple[str, dict[str, Any]], ...] = (
     ("warehouse_maintenance", {}),
-    ("ingest_trial", {"wait": False}),
-    ("ingest_registry", {"wait": False}),
-    ("ingest_welfare", {"wait": False}),
-    ("ingest_employment", {"wait": False}),
+    *((ingest_dag_id(source), {"wait": False}) for source in source_names()),
     ("build_outcomes", {}),
 )
 

@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outcomes.contracts.registry import ingest_dag_id, source_names
 from outcomes.settings import Settings
 
 #: The DAGs ``up`` unpauses (new DAGs start paused: AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION).
 DAG_IDS = (
     "warehouse_maintenance",
-    "ingest_trial",
-    "ingest_registry",
-    "ingest_welfare",
-    "ingest_employment",
+    *(ingest_dag_id(source) for source in source_names()),
     "build_outcomes",
 )
 

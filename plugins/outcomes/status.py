@@ -13,8 +13,6 @@ if TYPE_CHECKING:
     from outcomes.ingest.freshness import SourceFreshness
     from outcomes.quality.results import GateRun
 
-SOURCES = ("trial", "registry", "welfare", "employment")
-
 
 @dataclass(frozen=True)
 class LandingSource:
@@ -103,11 +101,12 @@ def _warehouse_status(settings: Settings) -> WarehouseStatus:
 
 
 def _landing_status(settings: Settings) -> list[LandingSource]:
+    from outcomes.contracts.registry import source_names
     from outcomes.ingest.landing import complete_deliveries, incomplete_deliveries, landing_root
 
     root = landing_root(settings.landing)
     result = []
-    for source in SOURCES:
+    for source in source_names():
         complete = complete_deliveries(root, source)
         result.append(
             LandingSource(

@@ -12,22 +12,21 @@ import pytest
 from support.deliveries import enrolment_row, write_delivery
 
 from outcomes import orchestration
+from outcomes.contracts.registry import source as registered
+from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
 
-SCHEDULES = {
-    "ingest_trial": "0 1 * * *",
-    "ingest_registry": "0 2 * * *",
-    "ingest_welfare": "0 3 * * 1",
-    "ingest_employment": "0 4 * * *",
-}
 
-
-@pytest.mark.parametrize(("dag_id", "cron"), SCHEDULES.items())
-def test_each_source_has_its_contract_schedule(airflow_ready: Settings, dag_id: str, cron: str) -> None:
-    dag = orchestration.load_dag(airflow_ready, dag_id)
-    assert dag.timetable.expression == cron
+@pytest.mark.parametrize("source", source_names())
+def test_each_source_has_its_contract_schedule(airflow_ready: Settings, source: str) -> None:
+    spec = registered(source)
+    dag = orchestration.load_dag(airflow_ready, f"ingest_{source}")
+    assert dag.timetable.expression == spec.schedule
     assert dag.catchup is False and dag.max_active_runs == 1
+    sensor = dag.get_task("wait_for_delivery")
+    assert sensor.deadline.total_seconds() == spec.deadline_hours * 3600
+    assert spec.doc in dag.doc_md and f"({spec.deadline_hours:g} h)" in dag.doc_md
 
 
 def test_a_schedule_is_overridable_by_a_setting(airflow_ready: Settings) -> None:

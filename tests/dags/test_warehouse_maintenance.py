@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from outcomes import orchestration
+from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings
 from outcomes.warehouse.bootstrap import current_revision, head_revision
 from outcomes.warehouse.connection import Warehouse
@@ -62,7 +63,7 @@ def test_maintenance_dag_migrates_and_is_idempotent(airflow_ready: Settings, war
     )
     # late sources are news, not a failure: one alert each, and counts in the XCom
     checked = xcom(warehouse, first.run_id, "check_sources")
-    assert set(checked["sources"]) == {"trial", "registry", "welfare", "employment"}
+    assert set(checked["sources"]) == set(source_names())
     late = sorted(s for s, verdict in checked["sources"].items() if verdict["late"])
     assert checked["late"] == len(late)
     new = late_alerts(airflow_ready)[before:]

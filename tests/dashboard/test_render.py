@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from outcomes.cli import app
+from outcomes.contracts.registry import source_names
 from outcomes.dashboard import data as dashboard_data
 from outcomes.dashboard.render import render
 from outcomes.dashboard.snapshots import latest, list_snapshots, point_latest, refresh
@@ -59,12 +60,12 @@ def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
             "select build_id from meta.published_builds order by published_at desc limit 1"
         ).fetchone()
     assert content.build is not None and (content.build["build_id"],) == build
-    assert [d["source"] for d in content.deliveries] == ["trial", "registry", "welfare", "employment"]
+    assert [d["source"] for d in content.deliveries] == list(source_names())
     assert all(d["reconciled"] for d in content.deliveries)
     page, _ = render(content)
     assert f"Build</b> {build[0]}" in page  # type: ignore[index]
     assert "Quality gate</b> passed" in page
-    for source in ("trial", "registry", "welfare", "employment"):
+    for source in source_names():
         assert f"<td>{source}</td>" in page
 
 

@@ -18,10 +18,11 @@ import pytest
 
 from outcomes.contracts import check_delivery
 from outcomes.contracts.fnr import has_valid_check_digits, is_synthetic
+from outcomes.contracts.registry import source_names
 from outcomes.demo.sources import GenerationSummary, generate_sources
 
 UNTIL = dt.date(2026, 11, 21)
-SOURCES = ("trial", "registry", "welfare", "employment")
+SOURCES = source_names()
 VERSION_COLUMN = {
     "enrolment.csv": None,
     "proms.csv": "updated_at",

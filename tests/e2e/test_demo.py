@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings
 from outcomes.warehouse.bootstrap import current_revision, head_revision
 from outcomes.warehouse.connection import Warehouse
@@ -29,7 +30,7 @@ def test_demo_generates_bootstraps_runs_and_says_where_to_look(
     assert "Where to look" in done.stdout
     assert "outcomes_analyst@" in done.stdout
     landing = Path(settings.landing)
-    for source in ("trial", "registry", "welfare", "employment"):
+    for source in source_names():
         assert list((landing / source).glob("*/_manifest.json")), source
     assert current_revision(warehouse) == head_revision()
     with psycopg.connect(warehouse.url(database=warehouse.airflow_database)) as conn:

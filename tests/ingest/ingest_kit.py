@@ -27,6 +27,8 @@ import pytest
 
 from outcomes.contracts import load_contract
 from outcomes.contracts.fnr import synthetic_fnr
+from outcomes.contracts.registry import sources
+from outcomes.ingest.loader import raw_table
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import THRESHOLD_ENV
 from outcomes.orchestration import DagRunOutcome, run_dag
@@ -45,7 +47,7 @@ SOURCE_OF = {
     "checkpoints.csv": "employment",
     "jobs.csv": "employment",
 }
-MODES = {"trial": "full", "registry": "incremental", "welfare": "incremental", "employment": "incremental"}
+MODES = {spec.name: spec.mode for spec in sources()}
 INGEST_SCHEMAS = ("raw", "pending", "quarantine", "meta")
 
 #: Every fnr this suite wrote into a delivery (valid or deliberately broken).
@@ -376,12 +378,7 @@ def only_violation(row: Mapping[str, Any]) -> dict[str, Any]:
     return dict(found[0])
 
 
-TABLES_OF = {
-    "trial": ["trial_enrolment"],
-    "registry": ["registry_proms"],
-    "welfare": ["welfare_benefit_spells"],
-    "employment": ["employment_checkpoints", "employment_jobs"],
-}
+TABLES_OF = {spec.name: [raw_table(spec.name, file) for file in spec.files] for spec in sources()}
 
 
 def check_reconciliation(conn: psycopg.Connection) -> int:

@@ -43,6 +43,7 @@ from ingest_kit import (
 )
 
 from outcomes.contracts import load_contract
+from outcomes.contracts.registry import source_names
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.service import loader_connection
 from outcomes.settings import Settings
@@ -502,7 +503,7 @@ def test_a_row_breaking_the_rule_is_quarantined_with_column_value_and_rule(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["trial", "registry", "welfare", "employment"])
+@pytest.mark.parametrize("source", source_names())
 def test_the_valid_rows_of_the_delivery_load(
     source: str, applied: dict[str, Applied], admin: psycopg.Connection
 ) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from support.builds import scratch_database
 from support.deliveries import enrolment_row, fnr, prom_rows, spell_row, write_delivery
 
+from outcomes.contracts.registry import source_names
 from outcomes.ingest.freshness import (
     LastDelivery,
     assess,
@@ -29,7 +30,7 @@ from outcomes.ingest.freshness import (
 from outcomes.ingest.landing import complete_deliveries
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
-from outcomes.quality.config import FRESHNESS_DAYS, load_gate_config
+from outcomes.quality.config import freshness_defaults, load_gate_config
 from outcomes.settings import Settings, load_settings
 from outcomes.status import Status, WarehouseStatus, collect_status, render_status
 from outcomes.warehouse.connection import Warehouse
@@ -81,7 +82,7 @@ def test_a_source_that_never_delivered_is_late_once_the_others_have_delivered_fo
 
 
 def test_a_warehouse_that_received_nothing_yet_has_no_late_source() -> None:
-    intervals = dict.fromkeys(("trial", "registry", "welfare", "employment"), 2.0)
+    intervals = dict.fromkeys(source_names(), 2.0)
     assert not any(v.late for v in assess_all({}, NOW, intervals))
 
 
@@ -123,10 +124,10 @@ def test_the_newest_delivery_per_source_counts_whatever_its_status() -> None:
 def test_every_source_is_assessed_with_the_gates_own_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTCOMES_FRESHNESS_WELFARE_DAYS", "14")
     verdicts = {v.source: v for v in assess_all({"welfare": last("20300101T0300Z")}, NOW)}
-    assert list(verdicts) == ["trial", "registry", "welfare", "employment"]
+    assert list(verdicts) == list(source_names())
     assert verdicts["welfare"].interval_days == load_gate_config().freshness_days["welfare"] == 14
     assert not verdicts["welfare"].late  # 11.4 days: late at the default 8, not at 14
-    assert verdicts["trial"].interval_days == FRESHNESS_DAYS["trial"] and verdicts["trial"].late
+    assert verdicts["trial"].interval_days == freshness_defaults()["trial"] and verdicts["trial"].late
 
 
 # -- the warehouse ------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def delivered(scratch: Warehouse, tmp_path: Path) -> Warehouse:
     statuses = {}
     with psycopg.connect(scratch.url(), autocommit=True) as conn:
         conn.execute("set role outcomes_loader")
-        for source in ("trial", "registry", "welfare"):
+        for source in (s for s in source_names() if s != "employment"):  # employment: none yet
             for delivery in complete_deliveries(landing, source):
                 outcome = apply_delivery(conn, delivery, pseudonymise=Pseudonymiser(b"f" * 64))
                 statuses[(source, delivery.name)] = outcome.status
@@ -229,10 +230,10 @@ def test_the_task_body_reads_the_real_clock_and_returns_counts(
 ) -> None:
     from outcomes.warehouse.tasks import check_sources
 
-    for source in ("trial", "registry", "welfare", "employment"):  # whatever today's date is
+    for source in source_names():  # whatever today's date is
         monkeypatch.setenv(f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", "100000")
     summary = check_sources(delivered)  # at the real now: the 2030 deliveries are not late
-    assert summary["late"] == 0 and set(summary["sources"]) == {"trial", "registry", "welfare", "employment"}
+    assert summary["late"] == 0 and set(summary["sources"]) == set(source_names())
     assert summary["sources"]["employment"] == {"age_days": None, "interval_days": 100000, "late": False}
     assert alerts(own_alerts) == []
 
@@ -261,5 +262,5 @@ def test_collect_status_reads_the_verdicts_of_the_running_warehouse(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     status = collect_status(settings)
-    assert [f.source for f in status.freshness] == ["trial", "registry", "welfare", "employment"]
+    assert [f.source for f in status.freshness] == list(source_names())
     assert status.freshness_error is None

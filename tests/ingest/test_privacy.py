@@ -32,6 +32,7 @@ from ingest_kit import (
     write_delivery,
 )
 
+from outcomes.contracts.registry import fnr_keyed_sources
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.service import loader_connection
 from outcomes.orchestration import DagRunOutcome
@@ -94,7 +95,7 @@ def test_no_fnr_written_appears_anywhere_in_the_warehouse_or_the_logs(
     )
     headless = csv_bytes("proms.csv", [prom_row() for _ in range(3)]).split(b"\n", 1)[1]
     no_header = write_delivery(landing, "registry", {"proms.csv": headless})
-    for source in ("trial", "welfare", "registry"):
+    for source in ("trial", *fnr_keyed_sources()):
         assert_applied(ingest(source))
 
     # Each delivery took the path it was written for, so the scan covers every one of them.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from outcomes.quality.config import FRESHNESS_DAYS, load_gate_config
+from outcomes.quality.config import freshness_defaults, load_gate_config
 
 
 def test_defaults_when_nothing_is_set() -> None:
     config = load_gate_config({})
     assert config.max_row_change_pct == 25.0
-    assert config.freshness_days == FRESHNESS_DAYS
+    assert config.freshness_days == freshness_defaults()
     assert config.freshness_severity == "warn"
 
 

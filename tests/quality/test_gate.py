@@ -22,6 +22,7 @@ import pytest
 from support.builds import build_gate_publish
 
 from outcomes.contracts.fnr import synthetic_fnr
+from outcomes.contracts.registry import source_names
 from outcomes.demo.sources import generate_sources
 from outcomes.ingest.landing import complete_deliveries
 from outcomes.ingest.loader import apply_delivery
@@ -182,7 +183,7 @@ def gated(
     migrate(scratch)
     with psycopg.connect(scratch.url(), autocommit=True) as conn:
         conn.execute("set role outcomes_loader")
-        for source in ("trial", "registry", "welfare", "employment"):
+        for source in source_names():
             for delivery in complete_deliveries(landing, source):
                 apply_delivery(conn, delivery, pseudonymise=Pseudonymiser(b"g" * 64))
     report = build_gate_publish(settings, scratch, UNTIL)
@@ -370,7 +371,7 @@ def test_a_warning_publishes_and_alerts(gated: Warehouse, settings: Settings) ->
             (build_id,),
         ).fetchone()
     assert row is not None and row[0] == "warned"
-    assert row[1]["failed_warnings"] and set(row[2]) == {"trial", "registry", "welfare", "employment"}
+    assert row[1]["failed_warnings"] and set(row[2]) == set(source_names())
 
 
 def test_a_blocked_gate_fails_the_task_with_every_failure_listed(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from outcomes.contracts.registry import source_names
 from outcomes.quality.gate import GateReport, new_build_id, record, run_gate
 from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
@@ -78,7 +79,7 @@ def published_scratch(
         pseudonymise = Pseudonymiser(b"p" * 64)
         with psycopg.connect(scratch.url(), autocommit=True) as conn:
             conn.execute("set role outcomes_loader")
-            for source in ("trial", "registry", "welfare", "employment"):
+            for source in source_names():
                 for delivery in complete_deliveries(landing, source):
                     assert apply_delivery(conn, delivery, pseudonymise=pseudonymise).status != "quarantined"
         report = build_gate_publish(settings, scratch, as_of)

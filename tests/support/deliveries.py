@@ -12,8 +12,9 @@ from typing import Any
 
 from outcomes.contracts import load_contract
 from outcomes.contracts.fnr import synthetic_fnr
+from outcomes.contracts.registry import sources
 
-MODES = {"trial": "full", "registry": "incremental", "welfare": "incremental", "employment": "incremental"}
+MODES = {spec.name: spec.mode for spec in sources()}
 
 
 def fnr(n: int) -> str:

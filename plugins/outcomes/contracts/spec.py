@@ -260,6 +260,17 @@ class SourceSpec:
     mode: Literal["full", "incremental"]
     files: Mapping[str, FileSpec]
     description: str = ""
+    #: ``fnr``: rows name a person by national identity number, pseudonymised at the door and held
+    #: in ``pending`` until enrolled; ``participant_id``: rows name an enrolled participant.
+    keyed_by: Literal["fnr", "participant_id"] = "participant_id"
+    #: ``ingest_<source>``'s default cron schedule (UTC).
+    schedule: str = "0 0 * * *"
+    #: How long the ingest sensor waits for a delivery.
+    deadline_hours: float = 24.0
+    #: A source whose newest delivery is older than this is late.
+    freshness_days: float = 2.0
+    #: What the source brings (Markdown), shown on its ingest DAG.
+    doc: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +569,24 @@ def _parse_manifest_fields(raw: object, where: str) -> tuple[ManifestField, ...]
     return tuple(out)
 
 
+_SOURCE_KEYS = {
+    "description",
+    "mode",
+    "keyed_by",
+    "schedule",
+    "deadline_hours",
+    "freshness_days",
+    "doc",
+    "files",
+}
+
+
+def _positive(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ContractError(f"{where}: expected a positive number, got {value!r}")
+    return value  # an int stays an int (2 days, not 2.0, in messages and results)
+
+
 def _parse_contract(raw: dict[str, Any], path: str) -> Contract:
     _only_keys(raw, {"version", "defaults", "delivery", "sources"}, "sources.yaml")
     dflt = _mapping(raw.get("defaults", {}), "defaults")
@@ -599,19 +628,36 @@ def _parse_contract(raw: dict[str, Any], path: str) -> Contract:
     for sname, sraw in _mapping(raw["sources"], "sources").items():
         where = f"sources.{sname}"
         sd = _mapping(sraw, where)
-        _only_keys(sd, {"description", "mode", "files"}, where)
+        _only_keys(sd, _SOURCE_KEYS, where)
+        missing = sorted(_SOURCE_KEYS - set(sd))
+        if missing:
+            raise ContractError(f"{where}: missing {', '.join(missing)}")
         mode = sd.get("mode")
         if mode not in modes:
             raise ContractError(f"{where}: unknown mode {mode!r}")
+        keyed_by = sd["keyed_by"]
+        if keyed_by not in ("fnr", "participant_id"):
+            raise ContractError(f"{where}.keyed_by: {keyed_by!r} is not fnr or participant_id")
+        schedule = str(sd["schedule"])
+        if len(schedule.split()) != 5:
+            raise ContractError(f"{where}.schedule: {schedule!r} is not a five-field cron expression")
         files = {
             str(fname): _parse_file(str(fname), fraw, f"{where}.{fname}")
             for fname, fraw in _mapping(sd["files"], f"{where}.files").items()
         }
+        for fname, fspec in files.items():
+            if keyed_by not in {c.name for c in fspec.columns}:
+                raise ContractError(f"{where}.{fname}: keyed by {keyed_by}, but has no {keyed_by} column")
         sources[str(sname)] = SourceSpec(
             name=str(sname),
             mode=cast(Literal["full", "incremental"], mode),
             files=MappingProxyType(files),
             description=str(sd.get("description", "")),
+            keyed_by=cast(Literal["fnr", "participant_id"], keyed_by),
+            schedule=schedule,
+            deadline_hours=_positive(sd["deadline_hours"], f"{where}.deadline_hours"),
+            freshness_days=_positive(sd["freshness_days"], f"{where}.freshness_days"),
+            doc=str(sd["doc"]).strip(),
         )
     return Contract(
         version=int(raw.get("version", 1)),

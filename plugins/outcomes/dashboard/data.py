@@ -11,11 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from outcomes.contracts.registry import source_names
 from outcomes.warehouse.connection import Role, Warehouse
 from outcomes.warehouse.publish import schema_build_id
 
 HORIZONS = (3, 6, 12, 18, 24)
-SOURCES = ("trial", "registry", "welfare", "employment")
 DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -103,7 +103,7 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
             build=build,
             gate=gate,
             gate_failures=gate_failures,
-            deliveries=sorted(deliveries, key=lambda r: SOURCES.index(r["source"])),
+            deliveries=sorted(deliveries, key=lambda r: source_names().index(r["source"])),
             quarantined=quarantined,
             studies=[r["study"] for r in _rows(conn, q["studies"])],
             rates=_rows(conn, q["rates"]),

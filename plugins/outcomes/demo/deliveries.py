@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from outcomes.contracts.registry import source as registered
 from outcomes.demo.dates import MINUTES_PER_DAY, date_text, timestamp_text, weekday
 
 ENROLMENT_COLUMNS = (
@@ -83,7 +84,8 @@ Row = Sequence[str]
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
-    """One source system: its name, extraction hour, mode and files (name -> columns)."""
+    """One simulated source system: its name, extraction hour, mode and files (name -> columns,
+    in the order its generator writes them; the contract accepts any order)."""
 
     name: str
     hour: int
@@ -91,12 +93,17 @@ class SourceSpec:
     files: tuple[tuple[str, tuple[str, ...]], ...]
 
 
-TRIAL = SourceSpec("trial", 1, "full", (("enrolment.csv", ENROLMENT_COLUMNS),))
-REGISTRY = SourceSpec("registry", 2, "incremental", (("proms.csv", PROMS_COLUMNS),))
-WELFARE = SourceSpec("welfare", 3, "incremental", (("benefit_spells.csv", SPELL_COLUMNS),))
-EMPLOYMENT = SourceSpec(
-    "employment", 4, "incremental", (("checkpoints.csv", CHECKPOINT_COLUMNS), ("jobs.csv", JOB_COLUMNS))
-)
+def _simulated(name: str, *files: tuple[str, tuple[str, ...]]) -> SourceSpec:
+    """The simulated system of a registered source: it extracts at its ingest DAG's scheduled hour
+    (the contract's schedule), in the contract's mode."""
+    spec = registered(name)
+    return SourceSpec(name, int(spec.schedule.split()[1]), spec.mode, files)
+
+
+TRIAL = _simulated("trial", ("enrolment.csv", ENROLMENT_COLUMNS))
+REGISTRY = _simulated("registry", ("proms.csv", PROMS_COLUMNS))
+WELFARE = _simulated("welfare", ("benefit_spells.csv", SPELL_COLUMNS))
+EMPLOYMENT = _simulated("employment", ("checkpoints.csv", CHECKPOINT_COLUMNS), ("jobs.csv", JOB_COLUMNS))
 SOURCES = (TRIAL, REGISTRY, WELFARE, EMPLOYMENT)
 
 

@@ -1,4 +1,7 @@
-"""The ingest DAGs' shape, built once here so the four DAG files stay wiring.
+"""The ingest DAGs' shape, built once here so the DAG files stay wiring.
+
+One DAG per source of the source registry (``contracts/sources.yaml``), with the schedule,
+deadline and description the contract declares; ``dags/ingest_<source>.py`` is one call.
 
 ``ingest_<source>``: wait for a complete delivery (deferrable) -> apply every pending delivery in
 delivery_id order -> when raw data changed, emit the source's Asset (the build DAG listens).
@@ -15,6 +18,8 @@ from airflow.sdk import DAG, Param, dag, task
 
 from outcomes.alerts import OutcomesNotifier
 from outcomes.assets import raw_asset
+from outcomes.contracts.registry import describe_schedule, ingest_dag_id
+from outcomes.contracts.registry import source as registered
 from outcomes.ingest.sensors import DeliverySensor
 
 
@@ -28,14 +33,14 @@ def default_args() -> dict[str, Any]:
     }
 
 
-#: ``OUTCOMES_SCHEDULE_<NAME>=manual``: no time schedule; the DAG runs when triggered (UI, REST
+#: ``OUTCOMES_SCHEDULE_<SOURCE>=manual``: no time schedule; the DAG runs when triggered (UI, REST
 #: API, ``outcomes run``) or, for ``build_outcomes``, when every source's Asset has news.
 MANUAL = "manual"
 
 
 def schedule_for(source: str, default: str) -> str | None:
-    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract default
-    (``manual``: None, triggered runs only)."""
+    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract's
+    ``default`` (``manual``: None, triggered runs only)."""
     value = os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
     return None if value.strip().lower() == MANUAL else value
 
@@ -46,20 +51,44 @@ def deadline_for(source: str, default: timedelta) -> timedelta:
     return timedelta(hours=float(raw)) if raw else default
 
 
-def build_ingest_dag(source: str, *, schedule: str | None, deadline: timedelta, doc_md: str | None) -> DAG:
-    """The ``ingest_<source>`` DAG."""
-    deadline = deadline_for(source, deadline)
+def ingest_doc(source: str) -> str:
+    """The DAG's description in the Airflow UI: the contract's ``doc`` and how the DAG works."""
+    spec = registered(source)
+    door = "fnr pseudonymised at the door, " if spec.keyed_by == "fnr" else ""
+    return f"""### Ingest `{source}`
+
+{spec.doc}
+
+Schedule: {describe_schedule(spec.schedule)} UTC (`OUTCOMES_SCHEDULE_{source.upper()}` overrides it).
+Waits (deferrable, in the triggerer) for a complete delivery under
+`$OUTCOMES_LANDING/{source}/<delivery_id>/`, applies every delivery not yet applied in
+`delivery_id` order (contract check, {door}one transaction each), and emits the Asset
+`raw_{source}` when raw records changed. Waiting past the deadline ({spec.deadline_hours:g} h)
+fails the run and alerts: the source is late.
+
+Runbook: `outcomes deliveries` lists every delivery with its reconciliation;
+`outcomes deliveries show {source}/<id>` says what was wrong, line by line;
+`outcomes deliveries release {source}/<id>` loads the valid rows of an inspected delivery.
+"""
+
+
+def build_ingest_dag(source: str) -> DAG:
+    """The ``ingest_<source>`` DAG of a source of the registry, with its contract's schedule,
+    deadline and description (each overridable by its setting)."""
+    spec = registered(source)
+    schedule = schedule_for(source, spec.schedule)
+    deadline = deadline_for(source, timedelta(hours=spec.deadline_hours))
     poke_seconds = float(os.environ.get("OUTCOMES_POKE_SECONDS") or 60)
 
     @dag(
-        dag_id=f"ingest_{source}",
+        dag_id=ingest_dag_id(source),
         schedule=schedule,
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         tags=["outcomes", "ingest", source],
         default_args=default_args(),
-        doc_md=doc_md,
+        doc_md=ingest_doc(source),
         params={
             "wait": Param(
                 True,

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from outcomes.ingest.service import SOURCES
+from outcomes.contracts.registry import source_names
 
 if TYPE_CHECKING:
     from outcomes.warehouse.connection import Warehouse
@@ -138,7 +138,7 @@ def assess_all(
 
         intervals = load_gate_config().freshness_days
     since = min((d.extracted_at for d in last.values()), default=None)
-    return [assess(source, last.get(source), intervals[source], now, since) for source in SOURCES]
+    return [assess(source, last.get(source), intervals[source], now, since) for source in source_names()]
 
 
 def last_deliveries(warehouse: Warehouse) -> dict[str, LastDelivery]:

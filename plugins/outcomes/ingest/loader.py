@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from outcomes.contracts import Violation, check_delivery, load_contract
 from outcomes.contracts.check import looks_like_fnr
 from outcomes.contracts.fnr import has_valid_check_digits
+from outcomes.contracts.registry import fnr_keyed_sources
 from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ log = logging.getLogger(__name__)
 
 FNR = "fnr"
 PSEUDONYM = "person_pseudonym"
-#: Sources keyed by fnr: rows of people not (yet) enrolled are held in ``pending``.
-FNR_KEYED = ("registry", "welfare")
+#: Sources keyed by fnr (the contract's ``keyed_by``): rows of people not (yet) enrolled are held in
+#: ``pending``.
+FNR_KEYED = fnr_keyed_sources()
 SQL_TYPES = {
     "text": "text",
     "int": "integer",

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("trial", "registry", "welfare", "employment")
 THRESHOLD_ENV = "OUTCOMES_QUARANTINE_THRESHOLD"
 RETENTION_ENV = "OUTCOMES_PENDING_RETENTION_DAYS"
 LANDING_CONN_ENV = "OUTCOMES_LANDING_CONN_ID"
@@ -72,12 +71,12 @@ def pending_deliveries(settings: Settings, source: str, url: str | None = None) 
 def apply_source(settings: Settings, source: str, url: str | None = None) -> list[DeliveryOutcome]:
     """Apply every complete, not yet applied delivery of ``source`` in delivery_id order."""
     from outcomes.contracts import load_contract
+    from outcomes.contracts.registry import source as registered
     from outcomes.ingest.landing import complete_deliveries
     from outcomes.ingest.loader import apply_delivery
     from outcomes.ingest.pseudonym import pseudonymiser
 
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
+    registered(source)  # ValueError naming the known sources
     pseudonymise = pseudonymiser()  # fails early and clearly without a key
     contract = load_contract()
     outcomes = []

@@ -10,9 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-#: How often each source is expected to deliver (days), from its ingest DAG's schedule plus slack:
-#: trial, registry and employment nightly, welfare weekly.
-FRESHNESS_DAYS = {"trial": 2, "registry": 2, "welfare": 8, "employment": 2}
+from outcomes.contracts.registry import sources
+
 SEVERITIES = ("error", "warn")
 
 
@@ -31,6 +30,11 @@ def _severity(env: Mapping[str, str], name: str, default: str) -> str:
     if value not in SEVERITIES:
         raise ValueError(f"{name}={value!r}: use one of {', '.join(SEVERITIES)}")
     return value
+
+
+def freshness_defaults() -> dict[str, float]:
+    """Each source's freshness interval in days, as its contract declares it (``sources.yaml``)."""
+    return {spec.name: spec.freshness_days for spec in sources()}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class GateConfig:
     min_baseline_questionnaire_pct: float = 80.0
     min_followup_questionnaire_pct: float = 50.0
     min_employment_checkpoint_pct: float = 70.0
-    freshness_days: dict[str, float] = field(default_factory=lambda: dict(FRESHNESS_DAYS))
+    #: How often each source is expected to deliver (days): the contract's ``freshness_days``.
+    freshness_days: dict[str, float] = field(default_factory=lambda: freshness_defaults())
     freshness_severity: str = "warn"
 
 
@@ -71,7 +76,7 @@ def load_gate_config(env: Mapping[str, str] | None = None) -> GateConfig:
         values[name] = int(number) if isinstance(default, int) else number
     values["freshness_days"] = {
         source: _number(env, f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", days)
-        for source, days in FRESHNESS_DAYS.items()
+        for source, days in freshness_defaults().items()
     }
     values["freshness_severity"] = _severity(env, "OUTCOMES_FRESHNESS_SEVERITY", base.freshness_severity)
     return GateConfig(**values)  # type: ignore[arg-type]
