@@ -352,8 +352,9 @@ warehouse = bootstrap(settings)
 from outcomes import airflow_env
 airflow_env.configure(settings, warehouse)
 t = mark("bootstrap", t0)
-from outcomes.ingest.service import SOURCES, apply_source
-for source in SOURCES:  # in the nightly order: the enrolment first
+from outcomes.contracts.registry import source_names
+from outcomes.ingest.service import apply_source
+for source in source_names():  # in the contract's order: the enrolment first
     apply_source(settings, source)
 t = mark("ingest", t)
 as_of = sys.argv[1]

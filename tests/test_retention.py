@@ -18,7 +18,7 @@ from support.builds import scratch_database
 from outcomes.dashboard.snapshots import LATEST, latest, list_snapshots, point_latest, write_snapshot
 from outcomes.retention import (
     DASHBOARD_RETENTION_ENV,
-    DEFAULT_DASHBOARD_RETENTION_DAYS,
+    GX_RETENTION_ENV,
     gx_paths,
     missing_index_links,
     prune_dashboards,
@@ -115,11 +115,12 @@ def test_a_latest_link_out_of_the_folder_protects_nothing_in_it(home: Settings, 
 
 
 def test_retention_days_come_from_the_environment() -> None:
-    assert retention_days(DASHBOARD_RETENTION_ENV, 400, {}) == DEFAULT_DASHBOARD_RETENTION_DAYS
-    assert retention_days(DASHBOARD_RETENTION_ENV, 400, {DASHBOARD_RETENTION_ENV: "30"}) == 30
+    assert retention_days(DASHBOARD_RETENTION_ENV, {}) == 400
+    assert retention_days(GX_RETENTION_ENV, {}) == 90
+    assert retention_days(DASHBOARD_RETENTION_ENV, {DASHBOARD_RETENTION_ENV: "30"}) == 30
     for bad in ("0", "-1", "a year"):
         with pytest.raises(ValueError, match=DASHBOARD_RETENTION_ENV):
-            retention_days(DASHBOARD_RETENTION_ENV, 400, {DASHBOARD_RETENTION_ENV: bad})
+            retention_days(DASHBOARD_RETENTION_ENV, {DASHBOARD_RETENTION_ENV: bad})
 
 
 # -- the maintenance task, with a lock in a real warehouse ---------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import socket
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
-from outcomes.settings import load_settings
+from outcomes.settings import SettingError, load_settings, setting
 from outcomes.warehouse.connection import redact_key_values
 
 if TYPE_CHECKING:
@@ -63,10 +62,12 @@ def send(alert: Alert) -> None:
     with settings.alerts_log.open("a", encoding="utf-8") as handle:
         handle.write(line + "\n")
     log.warning("ALERT %s: %s", alert.kind, alert.summary)
-    url = os.environ.get(WEBHOOK_ENV)
-    if url and not url.startswith(("https://", "http://")):
-        log.error("%s must be an http(s) URL; the alert was only logged", WEBHOOK_ENV)
-    elif url:
+    try:
+        url = setting(WEBHOOK_ENV)
+    except SettingError as error:
+        log.error("%s; the alert was only logged", error)
+        url = None
+    if url:
         body = json.dumps({"text": f"[outcomes] {alert.summary}", **asdict(alert)}, default=str).encode()
         request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
             url, data=body, headers={"Content-Type": "application/json"}
@@ -76,7 +77,7 @@ def send(alert: Alert) -> None:
                 response.read()
         except OSError as error:  # an alert channel being down must not hide the alert
             log.error("could not post the alert to the webhook: %s", error)
-    recipients = [a.strip() for a in os.environ.get(EMAIL_TO_ENV, "").split(",") if a.strip()]
+    recipients = setting(EMAIL_TO_ENV)
     if recipients:
         email_alert(alert, recipients)
 
@@ -163,12 +164,12 @@ def email_alert(alert: Alert, recipients: list[str]) -> None:
     import ssl
 
     try:
-        server = smtp_server(os.environ.get(SMTP_URL_ENV) or "smtp://localhost")
+        server = smtp_server(setting(SMTP_URL_ENV))
     except ValueError as error:
         log.error("%s; the alert was not emailed", error)
         return
     try:
-        sender = os.environ.get(EMAIL_FROM_ENV) or f"outcomes@{socket.gethostname() or 'localhost'}"
+        sender = setting(EMAIL_FROM_ENV) or f"outcomes@{socket.gethostname() or 'localhost'}"
         msg = email_message(alert, sender, recipients)
         smtp_class = smtplib.SMTP_SSL if server.implicit_tls else smtplib.SMTP
         # smtplib's own TLS default verifies no certificate: pass a verifying context

@@ -79,15 +79,27 @@ def _main(
 
 
 @app.command()
-def env() -> None:
+def env(
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also print every OUTCOMES_* setting in effect (a secret: only whether set)."
+        ),
+    ] = False,
+) -> None:
     """Print the settings in effect as KEY=value lines (`eval "$(outcomes env)"` works).
 
-    Starts the embedded warehouse if it is the one in use, so the URL printed answers.
+    Checks every declared setting first: a bad value is refused, naming the variable. Starts the
+    embedded warehouse if it is the one in use, so the URL printed answers.
     """
     import shlex
 
+    from outcomes.settings import check_all, effective
     from outcomes.warehouse.connection import Role, resolve
 
+    problems = check_all()
+    if problems:
+        raise _fail("; ".join(problems))
     settings = _settings()
     warehouse = resolve(settings, start=True)
     values = {
@@ -102,6 +114,15 @@ def env() -> None:
     }
     for key, value in values.items():
         typer.echo(f"{key}={shlex.quote(value)}")
+    if not show_all:
+        return
+    for key, text in effective().items():
+        if key in values:
+            continue
+        if text is None:  # a secret that is set: never printed
+            typer.echo(f"# {key} is set (not shown)")
+        else:
+            typer.echo(f"{key}={shlex.quote(text)}")
 
 
 @app.command()

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from outcomes.dashboard.snapshots import LATEST, NAME
-from outcomes.settings import Settings
+from outcomes.settings import Settings, setting
 
 if TYPE_CHECKING:
     from outcomes.warehouse.connection import Warehouse
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 DASHBOARD_RETENTION_ENV = "OUTCOMES_DASHBOARD_RETENTION_DAYS"
 GX_RETENTION_ENV = "OUTCOMES_GX_RETENTION_DAYS"
-DEFAULT_DASHBOARD_RETENTION_DAYS = 400
-DEFAULT_GX_RETENTION_DAYS = 90
 
 #: The UTC time in a build id (``b20261122T050012.123456Z``) or a GX run time (``20261122T050112.654321Z``).
 STAMP = re.compile(r"^b?(\d{8}T\d{6})(?:\.\d+)?Z")
@@ -62,18 +60,9 @@ STAMP = re.compile(r"^b?(\d{8}T\d{6})(?:\.\d+)?Z")
 INDEX_LINK = re.compile(r"""validations/[^'"<>\s]+?\.html""")
 
 
-def retention_days(name: str, default: int, env: dict[str, str] | None = None) -> int:
-    """Days from ``$name`` (a whole number >= 1), else ``default``."""
-    raw = (os.environ if env is None else env).get(name)
-    if not raw:
-        return default
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number of days") from None
-    if days < 1:
-        raise ValueError(f"{name}={raw!r}: keep at least 1 day")
-    return days
+def retention_days(name: str, env: dict[str, str] | None = None) -> int:
+    """Days from the setting ``name`` (a whole number >= 1), else its declared default."""
+    return int(setting(name, env))
 
 
 def stamp_time(text: str) -> dt.datetime | None:
@@ -328,8 +317,8 @@ def locked_as_of_dates(warehouse: Warehouse) -> set[str]:
 def prune_state(settings: Settings, warehouse: Warehouse, now: dt.datetime | None = None) -> dict[str, Any]:
     """Prune the dashboard snapshots and the GX results past their retention; returns counts."""
     now = now or dt.datetime.now(dt.UTC)
-    dashboard_days = retention_days(DASHBOARD_RETENTION_ENV, DEFAULT_DASHBOARD_RETENTION_DAYS)
-    gx_days = retention_days(GX_RETENTION_ENV, DEFAULT_GX_RETENTION_DAYS)
+    dashboard_days = retention_days(DASHBOARD_RETENTION_ENV)
+    gx_days = retention_days(GX_RETENTION_ENV)
     dashboards = prune_dashboards(
         settings.dashboards_dir,
         now=now,

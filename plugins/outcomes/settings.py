@@ -1,16 +1,25 @@
-"""Settings in effect, from the environment: one namespaced prefix, ``OUTCOMES_``.
+"""Settings in effect, from the environment: one namespaced prefix, ``OUTCOMES_``, declared here.
 
 Everything the project needs to know about its deployment comes from environment variables (see
-``.env.example``); nothing is read from the repository that a deployment should choose. This module
-is imported by the CLI before anything heavy, so it must stay cheap (standard library only).
+``.env.example``); nothing is read from the repository that a deployment should choose. Every
+``OUTCOMES_*`` variable a deployment may set is declared once, in :data:`DECLARED` (its section,
+kind, default and doc), and read through :func:`setting`, the one parser: a bad value is refused
+with one error that names the variable, the value and what was expected. The README's settings
+table, ``.env.example`` and ``outcomes env --all`` are checked against :data:`DECLARED` by
+``tests/test_settings.py``.
+
+This module is imported by the CLI before anything heavy, so it must stay cheap (standard library
+only; the per-source defaults are read from the contract on first use).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The checkout (or installed tree) this package lives in: ``<project>/plugins/outcomes/``.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -101,33 +110,509 @@ class Settings:
         return self.home / "alerts.log"
 
 
-def _home(env: Mapping[str, str], project_dir: Path) -> Path:
-    raw = env.get("OUTCOMES_HOME")
-    home = Path(raw).expanduser() if raw else project_dir / ".outcomes"
-    return home.resolve()
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from ``env`` (default: ``os.environ``).
-
-    - ``OUTCOMES_HOME``: state (embedded PostgreSQL, Airflow home, snapshots);
-      default ``.outcomes/`` in the checkout.
-    - ``OUTCOMES_WAREHOUSE_URL``: an external PostgreSQL instead of the embedded one.
-    - ``OUTCOMES_LANDING``: landing root, a path or an fsspec URL; default ``$OUTCOMES_HOME/landing``.
-    - ``OUTCOMES_PROJECT_DIR``: the project tree (``dags/``, ``plugins/``, ``dbt_project/``);
-      default this checkout.
-    - ``OUTCOMES_AIRFLOW_PARALLELISM``: Airflow task slots; default 4 (sized for 2 cores).
-    """
+    """The warehouse section of the settings, read from ``env`` (default: ``os.environ``); the
+    others are read where they are used, through :func:`setting`."""
     env = os.environ if env is None else env
-    project_dir = Path(env.get("OUTCOMES_PROJECT_DIR") or DEFAULT_PROJECT_DIR).resolve()
-    home = _home(env, project_dir)
-    url = env.get("OUTCOMES_WAREHOUSE_URL") or None
-    landing = env.get("OUTCOMES_LANDING") or str(home / "landing")
-    parallelism = int(env.get("OUTCOMES_AIRFLOW_PARALLELISM") or 4)
+    project_dir = (setting("OUTCOMES_PROJECT_DIR", env) or DEFAULT_PROJECT_DIR).resolve()
+    home = (setting("OUTCOMES_HOME", env) or project_dir / ".outcomes").resolve()
     return Settings(
         project_dir=project_dir,
         home=home,
-        warehouse_url=url,
-        landing=landing,
-        airflow_parallelism=parallelism,
+        warehouse_url=setting("OUTCOMES_WAREHOUSE_URL", env),
+        landing=setting("OUTCOMES_LANDING", env) or str(home / "landing"),
+        airflow_parallelism=setting("OUTCOMES_AIRFLOW_PARALLELISM", env),
     )
+
+
+# -- the declared settings -------------------------------------------------------------------------
+
+#: The sections of the settings, in the order the docs list them.
+SECTIONS = ("warehouse", "ingest", "schedules", "dbt", "gate", "retention", "alerts", "dashboard")
+
+#: The kinds a setting's value can be, each with its one parser below.
+KINDS = ("path", "text", "url", "list", "int", "number", "choice", "schedule", "secret")
+
+#: ``OUTCOMES_SCHEDULE_*=manual``: no time schedule; the DAG runs when triggered (UI, REST API,
+#: ``outcomes run``) or, for ``build_outcomes``, when every source's Asset has news.
+MANUAL = "manual"
+SOURCE = "<SOURCE>"
+
+
+class SettingError(ValueError):
+    """A setting's value that its parser refuses: ``NAME='raw': expected ...``."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``OUTCOMES_*`` variable: where it belongs, how its value is read, its default, its doc.
+
+    A name with ``<SOURCE>`` stands for one variable per source of the contract
+    (``OUTCOMES_SCHEDULE_TRIAL``, ...); its default is that source's ``contract_fact``.
+    """
+
+    name: str
+    section: str
+    kind: str
+    doc: str
+    #: The default, typed; None: unset means "none" (or see ``default_doc``).
+    default: str | int | float | None = None
+    #: How the docs state a default that is not a literal (derived from another setting, ...).
+    default_doc: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    #: Per-source settings: the attribute of the source's contract entry that is the default.
+    contract_fact: str | None = None
+    #: ``.env.example`` shows this value (the default, where it helps to see it); else empty.
+    example: str = ""
+
+    @property
+    def per_source(self) -> bool:
+        return SOURCE in self.name
+
+    def names(self) -> list[str]:
+        """The variables this declares: one, or one per source of the contract."""
+        if not self.per_source:
+            return [self.name]
+        from outcomes.contracts.registry import source_names
+
+        return [self.name.replace(SOURCE, source.upper()) for source in source_names()]
+
+    def default_for(self, name: str) -> Any:
+        """The default of the variable ``name`` (one of :meth:`names`)."""
+        if self.contract_fact is not None:
+            from outcomes.contracts.registry import source
+
+            return getattr(source(_source_of(self.name, name)), self.contract_fact)
+        if self.name == "OUTCOMES_PENDING_RETENTION_DAYS":
+            from outcomes.contracts import load_contract
+
+            return load_contract().defaults.pending_retention_days
+        if self.name == "OUTCOMES_QUARANTINE_THRESHOLD":
+            from outcomes.contracts import load_contract
+
+            return load_contract().defaults.quarantine_threshold
+        return self.default
+
+    def describe_default(self) -> str:
+        """The default as the docs state it."""
+        if self.default_doc:
+            return self.default_doc
+        if self.default is None:
+            return "none"
+        return f"`{self.default}`" if isinstance(self.default, str) else f"{self.default:g}"
+
+
+def _source_of(template: str, name: str) -> str:
+    prefix, suffix = template.split(SOURCE)
+    return name[len(prefix) : len(name) - len(suffix)].lower()
+
+
+def _gate(bound: str, default: float, doc: str, *, whole: bool = False) -> Setting:
+    return Setting(
+        f"OUTCOMES_GATE_{bound}", "gate", "int" if whole else "number", doc, default=default, minimum=0
+    )
+
+
+DECLARED: tuple[Setting, ...] = (
+    # warehouse
+    Setting(
+        "OUTCOMES_HOME",
+        "warehouse",
+        "path",
+        "state: embedded PostgreSQL, Airflow home, snapshots",
+        default_doc="`.outcomes/` in the checkout",
+    ),
+    Setting(
+        "OUTCOMES_WAREHOUSE_URL",
+        "warehouse",
+        "url",
+        "an external PostgreSQL (a role that may create databases and roles), e.g. "
+        "`postgresql://outcomes_admin:<password>@db:5432/outcomes`",
+        default_doc="the embedded one",
+    ),
+    Setting(
+        "OUTCOMES_PROJECT_DIR",
+        "warehouse",
+        "path",
+        "the project tree (`dags/`, `plugins/`, `dbt_project/`)",
+        default_doc="the checkout the package lives in",
+    ),
+    Setting(
+        "OUTCOMES_AIRFLOW_PARALLELISM",
+        "warehouse",
+        "int",
+        "Airflow task slots (size for the machine: 4 on 2 cores)",
+        default=4,
+        minimum=1,
+        example="4",
+    ),
+    # ingest
+    Setting(
+        "OUTCOMES_LANDING",
+        "ingest",
+        "text",
+        "landing root, a path or an fsspec URL (`file://`, `sftp://`, `s3://`)",
+        default_doc="`$OUTCOMES_HOME/landing`",
+    ),
+    Setting(
+        "OUTCOMES_LANDING_CONN_ID",
+        "ingest",
+        "text",
+        "the Airflow connection with the landing zone's credentials (sftp, s3)",
+    ),
+    Setting(
+        "OUTCOMES_PSEUDONYM_KEY",
+        "ingest",
+        "secret",
+        "the secret of the fnr pseudonyms (HMAC-SHA-256), at least 32 characters; or "
+        "`OUTCOMES_PSEUDONYM_KEY_FILE`, or the Airflow connection `outcomes_pseudonym` (its password)",
+        default_doc="none: required outside the demo",
+    ),
+    Setting(
+        "OUTCOMES_PSEUDONYM_KEY_FILE",
+        "ingest",
+        "path",
+        "a file holding that key instead (the demo writes `$OUTCOMES_HOME/pseudonym.key`, mode 0600)",
+    ),
+    Setting(
+        "OUTCOMES_QUARANTINE_THRESHOLD",
+        "ingest",
+        "number",
+        "share of bad rows above which a whole delivery is quarantined (0.05 = 5 %)",
+        default_doc="the contract's `quarantine_threshold` (0.05)",
+        minimum=0,
+        maximum=1,
+        example="0.05",
+    ),
+    # schedules
+    Setting(
+        f"OUTCOMES_SCHEDULE_{SOURCE}",
+        "schedules",
+        "schedule",
+        "cron schedule (UTC) of `ingest_<source>`; `manual`: no schedule, triggered runs only "
+        "(UI, REST API, `outcomes run`)",
+        default_doc="the contract's (see DAGs)",
+        contract_fact="schedule",
+    ),
+    Setting(
+        f"OUTCOMES_DEADLINE_{SOURCE}_HOURS",
+        "schedules",
+        "number",
+        "how long `ingest_<source>` waits for a delivery before it fails and alerts: the source is late",
+        default_doc="the contract's (see DAGs)",
+        contract_fact="deadline_hours",
+        minimum=0,
+    ),
+    Setting(
+        "OUTCOMES_SCHEDULE_BUILD",
+        "schedules",
+        "schedule",
+        "nightly cron (UTC) of `build_outcomes` (it also runs when every source has news); `manual`: "
+        "only when every source has news, or triggered",
+        default="0 5 * * *",
+    ),
+    Setting(
+        "OUTCOMES_POKE_SECONDS",
+        "schedules",
+        "number",
+        "seconds between a waiting sensor's looks at the landing zone",
+        default=60,
+        minimum=0.1,
+    ),
+    Setting(
+        "OUTCOMES_RETRY_DELAY_SECONDS",
+        "schedules",
+        "number",
+        "seconds between a failed task's retries (each task is retried twice)",
+        default=300,
+        minimum=0,
+    ),
+    # dbt
+    Setting(
+        "OUTCOMES_DBT_EXECUTION",
+        "dbt",
+        "choice",
+        "how Cosmos runs dbt in `build_outcomes`: `build` (one `dbt build` task), `watcher` (one "
+        '`dbt build`, a sensor per model) or `local` (one dbt task per model); see "The build DAG"',
+        default="build",
+        choices=("build", "watcher", "local"),
+    ),
+    Setting(
+        "OUTCOMES_DBT_THREADS",
+        "dbt",
+        "int",
+        "dbt's threads: models and tests built at once",
+        default=4,
+        minimum=1,
+    ),
+    # gate
+    _gate(
+        "MAX_ROW_CHANGE_PCT",
+        25.0,
+        "a mart's row count may change by at most this share (%) from the published build",
+    ),
+    _gate(
+        "MAX_ITT_RATE_CHANGE_PP",
+        10.0,
+        "an ITT rate (study, arm, horizon) may move at most this many percentage points",
+    ),
+    _gate(
+        "MAX_COMPLETE_CASE_RATE_CHANGE_PP",
+        15.0,
+        "a complete-case rate may move at most this many points, where both builds know at least "
+        "`OUTCOMES_GATE_MIN_KNOWN_FOR_RATE_DRIFT`",
+    ),
+    _gate(
+        "MIN_KNOWN_FOR_RATE_DRIFT",
+        20,
+        "participants both builds must know for the complete-case drift check",
+        whole=True,
+    ),
+    _gate(
+        "MAX_CHECKPOINT_DISAGREEMENT_PCT",
+        10.0,
+        "checkpoints whose status disagrees with the job rows on their date (%, warn)",
+    ),
+    _gate("FULL_TIME_HOURS", 37.5, "weekly hours from which a job counts as full time"),
+    _gate(
+        "MAX_FULL_TIME_ON_FULL_DISABILITY",
+        0,
+        "participant-months with a full-time job during 100 % uføretrygd (warn)",
+        whole=True,
+    ),
+    _gate("MIN_BASELINE_QUESTIONNAIRE_PCT", 80.0, "share (%) of participants with a baseline questionnaire"),
+    _gate(
+        "MIN_FOLLOWUP_QUESTIONNAIRE_PCT", 50.0, "share (%) of those due at a follow-up with its questionnaire"
+    ),
+    _gate(
+        "MIN_EMPLOYMENT_CHECKPOINT_PCT",
+        70.0,
+        "share (%) of those due at a checkpoint with its employment status",
+    ),
+    Setting(
+        f"OUTCOMES_FRESHNESS_{SOURCE}_DAYS",
+        "gate",
+        "number",
+        "how often each source must deliver: the gate's `freshness` check and the nightly late-source "
+        "alert (`check_sources`)",
+        default_doc='the contract\'s (see DAGs, "late after")',
+        contract_fact="freshness_days",
+        minimum=0,
+    ),
+    Setting(
+        "OUTCOMES_FRESHNESS_SEVERITY",
+        "gate",
+        "choice",
+        "the freshness checks' severity: `warn` (reported) or `error` (blocks the publish)",
+        default="warn",
+        choices=("warn", "error"),
+    ),
+    # retention
+    Setting(
+        "OUTCOMES_PENDING_RETENTION_DAYS",
+        "retention",
+        "int",
+        "how long rows of people not (yet) enrolled are held before they are purged",
+        default_doc="the contract's `pending_retention_days` (120)",
+        minimum=1,
+        example="120",
+    ),
+    Setting(
+        "OUTCOMES_DASHBOARD_RETENTION_DAYS",
+        "retention",
+        "int",
+        "dashboard snapshots older than this are deleted (never the latest, the newest or a locked "
+        "as-of date)",
+        default=400,
+        minimum=1,
+        example="400",
+    ),
+    Setting(
+        "OUTCOMES_GX_RETENTION_DAYS",
+        "retention",
+        "int",
+        "the gate's Great Expectations validation results and Data Docs pages older than this are "
+        "deleted (never the newest run; `meta.gate_results` keeps every result)",
+        default=90,
+        minimum=1,
+        example="90",
+    ),
+    # alerts
+    Setting(
+        "OUTCOMES_ALERT_WEBHOOK",
+        "alerts",
+        "url",
+        'an http(s) URL that receives every alert as JSON (`{"text": ...}`)',
+        default_doc="none (alerts go to `$OUTCOMES_HOME/alerts.log`)",
+        choices=("http://", "https://"),
+    ),
+    Setting(
+        "OUTCOMES_ALERT_EMAIL_TO",
+        "alerts",
+        "list",
+        "comma-separated addresses that receive every alert by email, e.g. "
+        "`ops@example.org,trial-manager@example.org`",
+        default_doc="none (no email)",
+    ),
+    Setting(
+        "OUTCOMES_ALERT_SMTP_URL",
+        "alerts",
+        "url",
+        "the mail server: `smtp://[user[:password]@]host[:port]` (port 25), `?starttls=true` to "
+        "upgrade, or `smtps://...` (TLS from the start, port 465); e.g. "
+        "`smtp://alerts@example.org@smtp.example.org:587?starttls=true`",
+        default="smtp://localhost",
+        choices=("smtp://", "smtps://"),
+    ),
+    Setting(
+        "OUTCOMES_ALERT_EMAIL_FROM",
+        "alerts",
+        "text",
+        "the sender of alert emails",
+        default_doc="`outcomes@<hostname>`",
+    ),
+    # dashboard
+    Setting(
+        "OUTCOMES_DASHBOARD_LOCK",
+        "dashboard",
+        "text",
+        "the database lock the dashboard shows beside today's numbers",
+        default_doc="the newest lock, if any",
+    ),
+)
+
+#: Variables the project sets itself, for its own child processes or for a shell, never a
+#: deployment: what each is.
+INTERNAL: dict[str, str] = {
+    "OUTCOMES_AS_OF": "the build's as-of date, handed to dbt (macros/as_of.sql)",
+    "OUTCOMES_GX_URL": "the gate's connection string, handed to Great Expectations' context",
+    "OUTCOMES_WAREHOUSE_EMBEDDED": "printed by `outcomes env`: true when the warehouse is the embedded one",
+    "OUTCOMES_ANALYST_URL": "printed by `outcomes env`: the analyst role's URL",
+    "OUTCOMES_DBT_HOST": "the dbt profile's connection, derived from the warehouse",
+    "OUTCOMES_DBT_PORT": "the dbt profile's connection, derived from the warehouse",
+    "OUTCOMES_DBT_USER": "the dbt profile's connection, derived from the warehouse",
+    "OUTCOMES_DBT_PASSWORD": "the dbt profile's connection, derived from the warehouse",
+    "OUTCOMES_DBT_DBNAME": "the dbt profile's connection, derived from the warehouse",
+    "OUTCOMES_DBT_SCHEMA": "the dbt profile's connection, derived from the warehouse",
+}
+
+
+def declared(name: str) -> Setting:
+    """The declaration of the variable ``name`` (per-source names included)."""
+    for entry in DECLARED:
+        if entry.name == name:
+            return entry
+        if entry.per_source:
+            prefix, suffix = entry.name.split(SOURCE)
+            if name.startswith(prefix) and name.endswith(suffix) and name in entry.names():
+                return entry
+    raise KeyError(f"{name} is not a declared setting (outcomes.settings.DECLARED)")
+
+
+def every_name() -> list[str]:
+    """Every variable a deployment may set, in the declared order."""
+    return [name for entry in DECLARED for name in entry.names()]
+
+
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+_CRON_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
+
+
+def _bounds(entry: Setting, name: str, raw: str, number: float) -> None:
+    if entry.minimum is not None and number < entry.minimum:
+        raise SettingError(f"{name}={raw!r}: expected at least {entry.minimum:g}")
+    if entry.maximum is not None and number > entry.maximum:
+        raise SettingError(f"{name}={raw!r}: expected at most {entry.maximum:g}")
+
+
+def _parse(entry: Setting, name: str, raw: str) -> Any:
+    kind = entry.kind
+    if kind == "int":
+        try:
+            number: float = int(raw)
+        except ValueError:
+            raise SettingError(f"{name}={raw!r}: expected a whole number") from None
+        _bounds(entry, name, raw, number)
+        return number
+    if kind == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingError(f"{name}={raw!r}: expected a number") from None
+        _bounds(entry, name, raw, number)
+        return number
+    if kind == "choice":
+        value = raw.strip().lower()
+        if value not in entry.choices:
+            raise SettingError(f"{name}={raw!r}: use one of {', '.join(sorted(entry.choices))}")
+        return value
+    if kind == "schedule":
+        value = raw.strip()
+        fields = value.split()
+        if value.lower() == MANUAL:
+            return MANUAL
+        if value in _CRON_PRESETS or (len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)):
+            return value
+        raise SettingError(
+            f"{name}={raw!r}: expected a cron expression (UTC), e.g. '0 5 * * *', or '{MANUAL}'"
+        )
+    if kind == "url" and entry.choices and not raw.startswith(entry.choices):
+        # never echoed: a URL may hold a password or a token
+        raise SettingError(f"{name}: expected a URL starting {' or '.join(entry.choices)} (value not shown)")
+    if kind == "list":
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if kind == "path":
+        return Path(raw).expanduser()
+    return raw
+
+
+def setting(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """The value in effect of the declared variable ``name``: parsed by its kind, or its default
+    when unset or empty. Raises :class:`SettingError` naming the variable for a bad value."""
+    entry = declared(name)
+    raw = (os.environ if env is None else env).get(name, "")
+    if raw.strip() == "":
+        default = entry.default_for(name)
+        if entry.kind == "list":
+            return []
+        return Path(default).expanduser() if entry.kind == "path" and default is not None else default
+    return _parse(entry, name, raw)
+
+
+def check_all(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every declared variable's error, if its value is bad (empty: all are good)."""
+    problems = []
+    for name in every_name():
+        try:
+            setting(name, env)
+        except SettingError as error:
+            problems.append(str(error))
+    return problems
+
+
+def settings_table() -> str:
+    """The Markdown table of every declared setting, as the README shows it."""
+    rows = ["| Variable | Section | What it sets | Default |", "|---|---|---|---|"]
+    for section in SECTIONS:
+        for entry in (e for e in DECLARED if e.section == section):
+            rows.append(f"| `{entry.name}` | {section} | {entry.doc} | {entry.describe_default()} |")
+    return "\n".join(rows)
+
+
+def effective(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Every declared variable and its value in effect as text (None for a secret that is set;
+    secrets are never shown)."""
+    values: dict[str, str | None] = {}
+    for name in every_name():
+        value = setting(name, env)
+        if declared(name).kind == "secret":
+            values[name] = None if value else ""
+        elif isinstance(value, list):
+            values[name] = ",".join(value)
+        elif isinstance(value, float):
+            values[name] = f"{value:g}"
+        else:
+            values[name] = "" if value is None else str(value)
+    return values

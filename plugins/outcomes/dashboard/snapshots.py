@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outcomes.settings import Settings
+from outcomes.settings import Settings, setting
 
 LATEST = "latest.html"
 NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_(b[0-9T.]+Z)(?:_(\d+))?\.html$")
@@ -131,7 +131,7 @@ def refresh(settings: Settings, warehouse: Any, compare_lock: str | None = None)
 
 def default_lock(warehouse: Any) -> str | None:
     """The lock to show beside today: ``OUTCOMES_DASHBOARD_LOCK``, else the newest lock, if any."""
-    chosen = os.environ.get("OUTCOMES_DASHBOARD_LOCK")
+    chosen = setting("OUTCOMES_DASHBOARD_LOCK")
     if chosen:
         return chosen
     from outcomes.warehouse.locks import list_locks

@@ -10,7 +10,6 @@ Nothing here touches a database at parse time: the task bodies import what they 
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from outcomes.assets import raw_asset
 from outcomes.contracts.registry import describe_schedule, ingest_dag_id
 from outcomes.contracts.registry import source as registered
 from outcomes.ingest.sensors import DeliverySensor
+from outcomes.settings import MANUAL, setting
 
 
 def default_args() -> dict[str, Any]:
@@ -28,27 +28,21 @@ def default_args() -> dict[str, Any]:
     return {
         "owner": "outcomes",
         "retries": 2,
-        "retry_delay": timedelta(seconds=float(os.environ.get("OUTCOMES_RETRY_DELAY_SECONDS") or 300)),
+        "retry_delay": timedelta(seconds=setting("OUTCOMES_RETRY_DELAY_SECONDS")),
         "on_failure_callback": OutcomesNotifier(),
     }
 
 
-#: ``OUTCOMES_SCHEDULE_<SOURCE>=manual``: no time schedule; the DAG runs when triggered (UI, REST
-#: API, ``outcomes run``) or, for ``build_outcomes``, when every source's Asset has news.
-MANUAL = "manual"
+def schedule_for(source: str) -> str | None:
+    """The source's cron schedule: ``OUTCOMES_SCHEDULE_<SOURCE>``, else the contract's
+    (``manual``: None, triggered runs only)."""
+    value = setting(f"OUTCOMES_SCHEDULE_{source.upper()}")
+    return None if value == MANUAL else value
 
 
-def schedule_for(source: str, default: str) -> str | None:
-    """The source's cron schedule; ``OUTCOMES_SCHEDULE_<SOURCE>`` overrides the contract's
-    ``default`` (``manual``: None, triggered runs only)."""
-    value = os.environ.get(f"OUTCOMES_SCHEDULE_{source.upper()}") or default
-    return None if value.strip().lower() == MANUAL else value
-
-
-def deadline_for(source: str, default: timedelta) -> timedelta:
-    """How long to wait for the source; ``OUTCOMES_DEADLINE_<SOURCE>_HOURS`` overrides."""
-    raw = os.environ.get(f"OUTCOMES_DEADLINE_{source.upper()}_HOURS")
-    return timedelta(hours=float(raw)) if raw else default
+def deadline_for(source: str) -> timedelta:
+    """How long to wait for the source: ``OUTCOMES_DEADLINE_<SOURCE>_HOURS``, else the contract's."""
+    return timedelta(hours=setting(f"OUTCOMES_DEADLINE_{source.upper()}_HOURS"))
 
 
 def ingest_doc(source: str) -> str:
@@ -75,10 +69,10 @@ Runbook: `outcomes deliveries` lists every delivery with its reconciliation;
 def build_ingest_dag(source: str) -> DAG:
     """The ``ingest_<source>`` DAG of a source of the registry, with its contract's schedule,
     deadline and description (each overridable by its setting)."""
-    spec = registered(source)
-    schedule = schedule_for(source, spec.schedule)
-    deadline = deadline_for(source, timedelta(hours=spec.deadline_hours))
-    poke_seconds = float(os.environ.get("OUTCOMES_POKE_SECONDS") or 60)
+    registered(source)  # refuses a source the contract does not declare
+    schedule = schedule_for(source)
+    deadline = deadline_for(source)
+    poke_seconds = setting("OUTCOMES_POKE_SECONDS")
 
     @dag(
         dag_id=ingest_dag_id(source),

@@ -21,6 +21,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from outcomes.settings import setting
+
 KEY_ENV = "OUTCOMES_PSEUDONYM_KEY"
 KEY_FILE_ENV = "OUTCOMES_PSEUDONYM_KEY_FILE"
 AIRFLOW_CONN_ID = "outcomes_pseudonym"
@@ -64,11 +66,9 @@ def _from_airflow() -> str | None:
 
 def load_key(environ: Mapping[str, str] | None = None, *, use_airflow: bool = True) -> bytes:
     """The pseudonymisation key from the deployment; raises :class:`PseudonymKeyMissing`."""
-    environ = os.environ if environ is None else environ
-    if environ.get(KEY_ENV):
-        return environ[KEY_ENV].encode("utf-8")
-    if environ.get(KEY_FILE_ENV):
-        path = Path(environ[KEY_FILE_ENV])
+    if key := setting(KEY_ENV, environ):
+        return str(key).encode("utf-8")
+    if path := setting(KEY_FILE_ENV, environ):
         try:
             return path.read_text(encoding="utf-8").strip().encode("utf-8")
         except OSError as error:

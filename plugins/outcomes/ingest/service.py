@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from outcomes.settings import Settings
+from outcomes.settings import Settings, setting
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,22 +35,18 @@ def loader_connection(settings: Settings) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def threshold() -> float | None:
-    raw = os.environ.get(THRESHOLD_ENV)
-    return float(raw) if raw else None
+def threshold() -> float:
+    return float(setting(THRESHOLD_ENV))
 
 
 def retention_days() -> int:
-    from outcomes.contracts import load_contract
-
-    raw = os.environ.get(RETENTION_ENV)
-    return int(raw) if raw else load_contract().defaults.pending_retention_days
+    return int(setting(RETENTION_ENV))
 
 
 def landing(settings: Settings, url: str | None = None) -> Any:
     from outcomes.ingest.landing import landing_root
 
-    return landing_root(url or settings.landing, os.environ.get(LANDING_CONN_ENV) or None)
+    return landing_root(url or settings.landing, setting(LANDING_CONN_ENV) or None)
 
 
 def pending_deliveries(settings: Settings, source: str, url: str | None = None) -> list[str]:

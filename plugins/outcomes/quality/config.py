@@ -1,35 +1,20 @@
 """The gate's thresholds, from the environment (``OUTCOMES_GATE_*``, ``OUTCOMES_FRESHNESS_*``).
 
-Cheap to import (standard library only). Every bound has a default sized for the trials this
-warehouse serves; a deployment tunes them without touching the suites (README, "The quality gate").
+Cheap to import (standard library only). Every bound is a declared setting (outcomes.settings) with
+a default sized for the trials this warehouse serves; a deployment tunes them without touching the
+suites (README, "The quality gate").
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from outcomes.contracts.registry import sources
+from outcomes.settings import declared, setting
 
-SEVERITIES = ("error", "warn")
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number") from None
-
-
-def _severity(env: Mapping[str, str], name: str, default: str) -> str:
-    value = (env.get(name) or default).lower()
-    if value not in SEVERITIES:
-        raise ValueError(f"{name}={value!r}: use one of {', '.join(SEVERITIES)}")
-    return value
+#: The severities a freshness check can have (``OUTCOMES_FRESHNESS_SEVERITY``).
+SEVERITIES = declared("OUTCOMES_FRESHNESS_SEVERITY").choices
 
 
 def freshness_defaults() -> dict[str, float]:
@@ -39,44 +24,35 @@ def freshness_defaults() -> dict[str, float]:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Bounds of the drift, plausibility, completeness and freshness expectations."""
+    """Bounds of the drift, plausibility, completeness and freshness expectations; build with
+    :func:`load_gate_config`. Each bound is the setting ``OUTCOMES_GATE_<BOUND>``, whose doc and
+    default are declared in :mod:`outcomes.settings` (and the README's settings table)."""
 
-    #: A mart's row count may change by at most this share (%) from the published build.
-    max_row_change_pct: float = 25.0
-    #: An ITT rate (study, arm, horizon) may move at most this many percentage points.
-    max_itt_rate_change_pp: float = 10.0
-    #: A complete-case rate may move at most this many points, where both builds know >= min_known.
-    max_complete_case_rate_change_pp: float = 15.0
-    min_known_for_rate_drift: int = 20
-    #: Checkpoints whose status disagrees with the job rows on their date (%, warn).
-    max_checkpoint_disagreement_pct: float = 10.0
-    #: Participant-months with a full-time job (>= this many hours) during 100 % uføretrygd (warn).
-    full_time_hours: float = 37.5
-    max_full_time_on_full_disability: int = 0
-    #: Share (%) of participants with a baseline questionnaire, and of those due at each follow-up.
-    min_baseline_questionnaire_pct: float = 80.0
-    min_followup_questionnaire_pct: float = 50.0
-    min_employment_checkpoint_pct: float = 70.0
-    #: How often each source is expected to deliver (days): the contract's ``freshness_days``.
-    freshness_days: dict[str, float] = field(default_factory=lambda: freshness_defaults())
-    freshness_severity: str = "warn"
+    max_row_change_pct: float
+    max_itt_rate_change_pp: float
+    max_complete_case_rate_change_pp: float
+    min_known_for_rate_drift: int
+    max_checkpoint_disagreement_pct: float
+    full_time_hours: float
+    max_full_time_on_full_disability: int
+    min_baseline_questionnaire_pct: float
+    min_followup_questionnaire_pct: float
+    min_employment_checkpoint_pct: float
+    #: How often each source is expected to deliver (days): ``OUTCOMES_FRESHNESS_<SOURCE>_DAYS``.
+    freshness_days: dict[str, float]
+    freshness_severity: str
 
 
 def load_gate_config(env: Mapping[str, str] | None = None) -> GateConfig:
-    """The gate's bounds: defaults overridden by ``OUTCOMES_GATE_<BOUND>`` and
-    ``OUTCOMES_FRESHNESS_<SOURCE>_DAYS`` / ``OUTCOMES_FRESHNESS_SEVERITY``."""
-    env = os.environ if env is None else env
-    base = GateConfig()
-    values: dict[str, object] = {}
-    for name in (f.name for f in fields(GateConfig)):
-        default = getattr(base, name)
-        if not isinstance(default, int | float):
-            continue  # freshness, below
-        number = _number(env, f"OUTCOMES_GATE_{name.upper()}", default)
-        values[name] = int(number) if isinstance(default, int) else number
-    values["freshness_days"] = {
-        source: _number(env, f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", days)
-        for source, days in freshness_defaults().items()
+    """The gate's bounds: ``OUTCOMES_GATE_<BOUND>``, ``OUTCOMES_FRESHNESS_<SOURCE>_DAYS`` and
+    ``OUTCOMES_FRESHNESS_SEVERITY``, each read by its declared setting (defaults there)."""
+    values: dict[str, object] = {
+        f.name: setting(f"OUTCOMES_GATE_{f.name.upper()}", env)
+        for f in fields(GateConfig)
+        if f.name not in ("freshness_days", "freshness_severity")
     }
-    values["freshness_severity"] = _severity(env, "OUTCOMES_FRESHNESS_SEVERITY", base.freshness_severity)
+    values["freshness_days"] = {
+        source: setting(f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", env) for source in freshness_defaults()
+    }
+    values["freshness_severity"] = setting("OUTCOMES_FRESHNESS_SEVERITY", env)
     return GateConfig(**values)  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ variables of the task's environment (``outcomes.airflow_env``), never through th
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,9 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from outcomes.assets import RAW_ASSETS
-from outcomes.ingest.dag import MANUAL, default_args
-from outcomes.settings import load_settings
+from outcomes.ingest.dag import default_args
+from outcomes.settings import MANUAL, load_settings, setting
 
-#: ``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
-#: ``watcher``: one ``dbt build`` (one dbt start-up) with a light sensor per model and its tests;
-#: ``build``: one ``dbt build`` task and nothing else (the per-model states are in its log);
-#: ``local``: one ``dbt build --select <model>`` task per model (each pays dbt's start-up).
-EXECUTION_MODES = ("watcher", "build", "local")
-#: The default, by measurement (bench/README.md, "How Cosmos runs dbt"): at trial size the nightly
-#: build took 35 s with one dbt build task against 52 s with the watcher and 59 s with a task per
-#: model; the watcher's sensors (two per model) each cost a task's bookkeeping, and under a real
-#: executor a process each.
-DEFAULT_EXECUTION = "build"
 AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
 
 
@@ -50,8 +39,8 @@ def published_asset() -> Asset:
 def build_schedule() -> AssetOrTimeSchedule | AssetAll:
     """Every source's Asset (each ingested something new), or nightly at the cron time
     (``OUTCOMES_SCHEDULE_BUILD=manual``: the Assets and triggered runs only)."""
-    cron = os.environ.get("OUTCOMES_SCHEDULE_BUILD") or "0 5 * * *"
-    if cron.strip().lower() == MANUAL:
+    cron = setting("OUTCOMES_SCHEDULE_BUILD")
+    if cron == MANUAL:
         return AssetAll(*RAW_ASSETS)
     return AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=AssetAll(*RAW_ASSETS)
@@ -59,10 +48,17 @@ def build_schedule() -> AssetOrTimeSchedule | AssetAll:
 
 
 def execution_mode() -> str:
-    mode = (os.environ.get("OUTCOMES_DBT_EXECUTION") or DEFAULT_EXECUTION).lower()
-    if mode not in EXECUTION_MODES:
-        raise ValueError(f"OUTCOMES_DBT_EXECUTION={mode!r}: use one of {', '.join(EXECUTION_MODES)}")
-    return mode
+    """``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
+
+    ``build``: one ``dbt build`` task and nothing else (the per-model states are in its log);
+    ``watcher``: one ``dbt build`` (one dbt start-up) with a light sensor per model and its tests;
+    ``local``: one ``dbt build --select <model>`` task per model (each pays dbt's start-up).
+    The default, ``build``, is by measurement (bench/README.md, "How Cosmos runs dbt"): at trial
+    size the nightly build took 35 s with one dbt build task against 52 s with the watcher and
+    59 s with a task per model; the watcher's sensors (two per model) each cost a task's
+    bookkeeping, and under a real executor a process each.
+    """
+    return str(setting("OUTCOMES_DBT_EXECUTION"))
 
 
 def copy_docs(project_dir: str, **_: Any) -> None:

@@ -4,7 +4,7 @@ pgserver ships PostgreSQL 16 in a wheel. It listens on a unix socket only (no TC
 with), in the data directory when the path is short enough and in a runtime directory otherwise.
 The server outlives the command that started it (``cleanup_mode=None``), so ``outcomes status``
 after ``outcomes demo`` is instant; ``outcomes stop`` stops it. As root, pgserver runs postgres as
-a dedicated ``pgserver`` system user.
+a dedicated ``pgserver`` system user, created on first use (see ``_ensure_system_user``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ logging.getLogger("pgserver").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", module="platformdirs")
 
 SUPERUSER = "postgres"
+SYSTEM_USER = "pgserver"  # pgserver's own choice when it runs as root
+# Machine-wide, so that processes starting servers at once (test workers, a CLI next to a DAG
+# run) create the system user one at a time. Used only as root, opened with O_NOFOLLOW.
+_SYSTEM_USER_LOCK = Path("/run/lock" if Path("/run/lock").is_dir() else "/tmp")  # noqa: S108
+_SYSTEM_USER_LOCK /= "outcomes-pgserver-user.lock"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     if running is not None:
         return running
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_system_user()
     import pgserver
 
     log.info("starting embedded PostgreSQL in %s", pgdata)
@@ -78,6 +84,31 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     return started
 
 
+def _ensure_system_user() -> None:
+    """As root, create pgserver's system user before pgserver looks for it, one process at a time.
+
+    pgserver checks for the user and runs ``useradd`` unlocked: two processes starting servers at
+    once on a machine without the user race, and the loser runs initdb against a half-written
+    account ("initdb: could not change permissions of directory ...: Operation not permitted").
+    """
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    import fcntl
+    import pwd
+
+    fd = os.open(_SYSTEM_USER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "-s", "/bin/bash", SYSTEM_USER], check=True, capture_output=True, text=True
+            )
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def stop(pgdata: Path) -> bool:
     """Stop the server for ``pgdata``. True if one was running."""
     pgdata = pgdata.expanduser().resolve()
@@ -86,7 +117,7 @@ def stop(pgdata: Path) -> bool:
     from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
     from pgserver.postgres_server import PostgresServer
 
-    system_user = "pgserver" if os.geteuid() == 0 else None
+    system_user = SYSTEM_USER if os.geteuid() == 0 else None
     try:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=system_user)
     except subprocess.CalledProcessError:  # already stopped between the check and now
