@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Expectations and pandas from source in every process: about 8 s of each `outcomes run`.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install chromium demo test test-celery test-quick lint format up down stop bench clean
+.PHONY: docs help install chromium demo test test-celery test-quick lint format up down stop bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,9 @@ lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+docs: install ## Write the generated parts of the docs (settings table, source contracts) from their one home
+	$(BIN)/python -m outcomes.docgen
 
 format: install ## Format the code with ruff
 	$(BIN)/ruff format .

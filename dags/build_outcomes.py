@@ -13,7 +13,7 @@ known at the end of that day (UTC): the same raw rows and as-of date give the sa
 
 Runbook: a failed model or test fails its task (and the run) and alerts; nothing downstream runs.
 Read the task log for the dbt error; `outcomes dbt build --vars '{"as_of": "..."}'` reproduces
-it from a shell. `OUTCOMES_DBT_EXECUTION=local|watcher` picks how Cosmos runs dbt (README).
+it from a shell. `OUTCOMES_DBT_EXECUTION=local|watcher` picks how Cosmos runs dbt (docs/operations.md).
 """
 
 from __future__ import annotations

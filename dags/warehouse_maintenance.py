@@ -21,7 +21,7 @@ Before the night's first ingest, `migrate_warehouse` first, then the other three
 
 Runbook: a failure here blocks nothing by itself, but the ingest DAGs will fail on a warehouse
 that is behind the code. Read the task log; `outcomes status` shows the applied revision and which
-sources are late (README, Runbook, "A late source").
+sources are late (docs/runbook.md, "A late source").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Value sets and ranges from domain.md that more than one suite checks (not a suite: starts with _)."""
+"""Value sets and ranges of docs/definitions.md that several suites check (not a suite: starts with _)."""
 
 from __future__ import annotations
 
-#: Each questionnaire score's range (domain.md "Questionnaires").
+#: Each questionnaire score's range (docs/definitions.md "Questionnaires").
 SCORE_RANGES: dict[str, tuple[float, float]] = {
     "odi_pct": (0, 100),
     "nrs_pain_intensity": (0, 10),

@@ -1,4 +1,4 @@
-"""agg_employment_rates: one row per study, arm and horizon, with denominators (domain.md "Employment")."""
+"""agg_employment_rates: one row per study, arm and horizon, with denominators (docs/definitions.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""dim_participants: one row per randomised participant (marts.md)."""
+"""dim_participants: one row per randomised participant (docs/analysts-guide.md)."""
 
 from __future__ import annotations
 
 from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
 
 E = gx.expectations
-#: The enrolment contract's value sets (contracts.md).
+#: The enrolment contract's value sets (docs/sources.md).
 VALUE_SETS = {"study": ["PILOT", "RCT"], "arm": ["IPS", "TAU"], "sex": ["F", "M"]}
 
 

@@ -1,4 +1,4 @@
-"""fct_employment_outcomes: one row per participant and horizon (3, 6, 12, 18, 24), domain.md."""
+"""fct_employment_outcomes: one row per participant and horizon (3, 6, 12, 18, 24), docs/definitions.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fct_participant_months: one row per participant and month_index 0..24 (marts.md, domain.md "Time")."""
+"""fct_participant_months: one row per participant and month_index 0..24 (docs/definitions.md, "Time")."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def build(gate: GateContext) -> Dataset:
             column="work_participation_state",
             value_set=STATES,
             severity="error",
-            description="the work-participation state is one of the nine of domain.md",
+            description="the work-participation state is one of the nine of docs/definitions.md",
         ),
         expect(
             E.ExpectColumnValuesToBeInSet,

@@ -1,4 +1,4 @@
-"""fct_prom_scores: one row per participant and time point (0, 6, 12, 24), scored (domain.md)."""
+"""fct_prom_scores: one row per participant and time point (0, 6, 12, 24), scored (docs/definitions.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 - a full-time job during 100 % disability benefit (uføretrygd) is flagged (warn);
 - employment checkpoints (status COMPETITIVE or NOT_WORKING) that disagree with the job rows on
   their date: the share is bounded (warn). A COMPETITIVE checkpoint without a job row is itself
-  evidence (domain.md), so some disagreement is normal; a jump means one source is off.
+  evidence (docs/definitions.md), so some disagreement is normal; a jump means one source is off.
 """
 
 from __future__ import annotations

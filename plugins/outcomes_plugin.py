@@ -4,7 +4,7 @@ Docs, in the Airflow UI.
 Airflow's plugin manager imports every ``.py`` under ``plugins/`` as a top-level module, so the
 package (``plugins/outcomes/``) is kept out with ``.airflowignore`` and this one small file
 registers what the UI needs. The app requires the caller to be allowed to see plugin views
-(a plugin's FastAPI app is unauthenticated by default: notes-stack.md).
+(a plugin's FastAPI app is unauthenticated by default in Airflow 3).
 """
 
 from __future__ import annotations

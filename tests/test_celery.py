@@ -1,6 +1,6 @@
 """More than one machine, for real: the ingest and build DAGs under the CeleryExecutor, with a real
 scheduler, dag-processor, triggerer and API server, a Redis broker and two Celery worker processes,
-driven only through the README's REST API recipes; the published marts must equal an in-process
+driven only through the REST API recipes of docs/runbook.md; the published marts must equal an in-process
 build of the same deliveries, table by table."""
 
 from __future__ import annotations
@@ -29,23 +29,23 @@ from outcomes.warehouse.connection import Warehouse
 from outcomes.warehouse.locks import checksum_sql
 
 # About 7 minutes (a real build under Celery is ~4 min on 2 cores): `make test-celery` runs it, on
-# its own, and CI does (README, "Testing"); `make test` leaves it out to stay well under 15 minutes.
+# its own, and CI does (docs/testing.md); `make test` leaves it out to stay well under 15 minutes.
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+RUNBOOK = Path(__file__).resolve().parent.parent / "docs" / "runbook.md"
 SOURCES = source_names()
 KEY = "p" * 64  # the key support.builds.published_scratch pseudonymises with
 
 
 def recipe(name: str) -> str:
-    """The README's recipe ``name``: the bash block after ``<!-- recipe: name -->``."""
-    found = re.search(rf"<!-- recipe: {name} -->\n```bash\n(.*?)```", README.read_text(), re.S)
-    assert found, f"README.md has no recipe {name!r}"
+    """The runbook's recipe ``name``: the bash block after ``<!-- recipe: name -->``."""
+    found = re.search(rf"<!-- recipe: {name} -->\n```bash\n(.*?)```", RUNBOOK.read_text(), re.S)
+    assert found, f"docs/runbook.md has no recipe {name!r}"
     return found[1]
 
 
 def run_recipes(cluster: Cluster, *names: str, **variables: str) -> str:
-    """Run README recipes in one bash, as a user would paste them; returns what they print."""
+    """Run runbook recipes in one bash, as a user would paste them; returns what they print."""
     script = "set -euo pipefail\n" + "\n".join(recipe(n) for n in names)
     env = {
         "PATH": os.environ["PATH"],

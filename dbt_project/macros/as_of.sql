@@ -1,7 +1,7 @@
 {#
     The build's as-of date D and its cutoff. A build for D sees the world as known at the end of
     day D (UTC): no record dated after D and no record version or delivery stamped at or after
-    D + 1 day 00:00 UTC counts (domain.md, "Time").
+    D + 1 day 00:00 UTC counts (docs/definitions.md, "Time").
 
     D comes from the var `as_of` (`outcomes dbt build --vars '{as_of: D}'`, unit tests), else
     from the environment variable OUTCOMES_AS_OF (what the build DAG sets), else today (UTC).

@@ -1,5 +1,5 @@
 {#
-    The combined work-participation state of a month (domain.md, "Welfare benefits"), as `when`
+    The combined work-participation state of a month (docs/definitions.md, "Welfare benefits"), as `when`
     branches of a case expression. A competitive job with no benefit is WORKING; with a graded
     benefit (grade under 100 %) WORKING_WITH_BENEFIT; a job next to a full benefit is classified
     by the benefit (the benefit register is the stronger evidence of not working).

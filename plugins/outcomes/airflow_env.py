@@ -32,7 +32,7 @@ def airflow_environ(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # 2 cores: `airflow standalone` would otherwise fork 32 workers (notes-stack.md).
+        # 2 cores: `airflow standalone` would otherwise fork 32 workers (seen on a 2-core machine).
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.airflow_parallelism),
         "AIRFLOW__API__WORKERS": "1",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-# Exit codes (DESIGN.md), defined once: 0 success, 1 failure, 2 usage, 3 the gate blocked the publish.
+# Exit codes (docs/operations.md), defined once: 0 success, 1 failure, 2 usage, 3 the gate blocked.
 from outcomes.pipeline import EXIT_FAILURE, EXIT_USAGE
 
 if TYPE_CHECKING:

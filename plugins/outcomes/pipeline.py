@@ -1,6 +1,6 @@
 """The nightly job in-process: every DAG of the pipeline, in order, with ``dag.test()``.
 
-Used by ``outcomes run`` and ``outcomes demo``. Exit codes (DESIGN.md): 0 success, 1 failure,
+Used by ``outcomes run`` and ``outcomes demo``. Exit codes (docs/operations.md): 0 success, 1 failure,
 2 usage, 3 the quality gate blocked the publish (the published marts are unchanged).
 """
 

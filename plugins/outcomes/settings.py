@@ -4,8 +4,8 @@ Everything the project needs to know about its deployment comes from environment
 ``.env.example``); nothing is read from the repository that a deployment should choose. Every
 ``OUTCOMES_*`` variable a deployment may set is declared once, in :data:`DECLARED` (its section,
 kind, default and doc), and read through :func:`setting`, the one parser: a bad value is refused
-with one error that names the variable, the value and what was expected. The README's settings
-table, ``.env.example`` and ``outcomes env --all`` are checked against :data:`DECLARED` by
+with one error that names the variable, the value and what was expected. The settings table of
+docs/operations.md, ``.env.example`` and ``outcomes env --all`` are checked against :data:`DECLARED` by
 ``tests/test_settings.py``.
 
 This module is imported by the CLI before anything heavy, so it must stay cheap (standard library
@@ -335,7 +335,7 @@ DECLARED: tuple[Setting, ...] = (
         "dbt",
         "choice",
         "how Cosmos runs dbt in `build_outcomes`: `build` (one `dbt build` task), `watcher` (one "
-        '`dbt build`, a sensor per model) or `local` (one dbt task per model); see "The build DAG"',
+        "`dbt build`, a sensor per model) or `local` (one dbt task per model); see [DAGs](#dags)",
         default="build",
         choices=("build", "watcher", "local"),
     ),
@@ -593,7 +593,7 @@ def check_all(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def settings_table() -> str:
-    """The Markdown table of every declared setting, as the README shows it."""
+    """The Markdown table of every declared setting, as docs/operations.md shows it."""
     rows = ["| Variable | Section | What it sets | Default |", "|---|---|---|---|"]
     for section in SECTIONS:
         for entry in (e for e in DECLARED if e.section == section):

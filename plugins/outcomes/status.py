@@ -268,7 +268,7 @@ def _render_freshness(console: Console, status: Status) -> None:
     from rich.table import Table
 
     table = Table(
-        title="source freshness (OUTCOMES_FRESHNESS_<SOURCE>_DAYS; a late source: README runbook)",
+        title="source freshness (OUTCOMES_FRESHNESS_<SOURCE>_DAYS; a late source: docs/runbook.md)",
         title_justify="left",
     )
     for column in ("source", "newest delivery", "age (days)", "expected within (days)", "state"):

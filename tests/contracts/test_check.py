@@ -1,4 +1,4 @@
-"""The checker: one synthetic delivery per rule of contracts.md, each breaking exactly that rule."""
+"""The checker: one synthetic delivery per rule of docs/sources.md, each breaking exactly that rule."""
 
 from __future__ import annotations
 

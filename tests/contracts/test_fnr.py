@@ -1,4 +1,4 @@
-"""fnr check digits and synthetic numbers (domain.md, "Identity and privacy")."""
+"""fnr check digits and synthetic numbers (docs/definitions.md, "Identity and privacy")."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from outcomes.contracts.fnr import (
 
 
 def _reference_check_digits(first_nine: str) -> str | None:
-    """domain.md's rule, written out literally as an independent reference."""
+    """docs/definitions.md's rule, written out literally as an independent reference."""
     w1 = [3, 7, 6, 1, 8, 9, 4, 5, 2]
     w2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2]
     k1 = 11 - sum(int(d) * w for d, w in zip(first_nine, w1, strict=True)) % 11

@@ -1,4 +1,4 @@
-"""sources.yaml is a faithful copy of contracts.md, and the loader rejects malformed contracts."""
+"""sources.yaml is a faithful copy of docs/sources.md, and the loader rejects malformed contracts."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from outcomes.contracts.spec import (
     default_contract_path,
 )
 
-# (name, type, nullable) per file, transcribed from contracts.md.
+# (name, type, nullable) per file, transcribed from docs/sources.md.
 EXPECTED_COLUMNS = {
     ("trial", "enrolment.csv"): [
         ("participant_id", "text", False),

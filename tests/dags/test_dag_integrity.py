@@ -72,7 +72,7 @@ def test_every_task_alerts_through_the_outcomes_notifier(dagbag: Any) -> None:
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_is_wiring_only(dag_file: Path, airflow_ready: Settings) -> None:
-    """Parsing a DAG file touches no database and imports nothing heavy (style.md)."""
+    """Parsing a DAG file touches no database and imports nothing heavy (no top-level work)."""
     probe = (
         "import json, runpy, sys; import airflow.sdk; before = set(sys.modules); "
         f"runpy.run_path({str(dag_file)!r}); "

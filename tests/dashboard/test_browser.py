@@ -3,7 +3,7 @@ opened from disk, and the same snapshot through a running Airflow API server aft
 Airflow's own login page. Every chart must render (plotly drew its SVG) with no JavaScript error;
 screenshots are kept as test artefacts in ``test-artifacts/``.
 
-Chromium comes from Debian (``make test`` installs it when missing: README, "Testing");
+Chromium comes from Debian (``make test`` installs it when missing: docs/testing.md);
 Playwright's own browser download does not work here and is never used.
 """
 

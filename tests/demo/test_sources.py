@@ -1,7 +1,7 @@
 """The synthetic source systems: contract-exact, deterministic, realistic, and privacy-safe.
 
 Checked with the independent contract checker (``outcomes.contracts``) and with outcome numbers
-computed here from the raw rows by domain.md's definitions, not by the generator's own code.
+computed here from the raw rows by docs/definitions.md's definitions, not by the generator's own code.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def test_default_cohort_is_the_ips_in_pain_trial_plus_the_pilot(
 
 
 def employment_within(root: Path, months: int) -> dict[tuple[str, str], tuple[int, int, int]]:
-    """(study, arm) -> (employed, known, randomised) by domain.md's definition."""
+    """(study, arm) -> (employed, known, randomised) by docs/definitions.md's definition."""
     enrolment = latest_enrolment(root)
     latest_job: dict[str, tuple[str, dict[str, str]]] = {}
     for _, row in all_rows(root, "employment", "jobs.csv"):

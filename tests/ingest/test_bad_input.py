@@ -1,4 +1,4 @@
-"""contracts.md, "Bad input": every row of the table, with real files through the real ingest DAGs
+"""docs/sources.md, "Bad input": every row of the table, with real files through the real ingest DAGs
 into the real warehouse (one DAG run per row: each is a whole-delivery outcome).
 
 Every test has its own landing root and delivery ids, so the shared session warehouse is filtered
@@ -311,7 +311,7 @@ def _stray_quote(data: bytes) -> bytes:
             3,
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="contracts.md asks for RFC 4180 quoting, where a double quote may only appear "
+                reason="docs/sources.md asks for RFC 4180 quoting, where a double quote may only appear "
                 'inside a quoted field (doubled). A bare field such as Ber"gen is accepted by the '
                 "checker (Python's csv reader takes the quote literally, even with strict=True): the "
                 "delivery loads with site = 'Ber\"gen' instead of being quarantined for line 3.",

@@ -1,4 +1,4 @@
-"""contracts.md, every column rule of every file, through the real ingest DAGs.
+"""docs/sources.md, every column rule of every file, through the real ingest DAGs.
 
 One delivery per file type: valid rows (boundary values included) plus one row per rule that breaks
 exactly that rule. Thirty valid rows per bad row keep the delivery under the 5 % threshold, so the

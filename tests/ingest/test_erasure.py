@@ -1,4 +1,4 @@
-"""Erasure (domain.md): a participant with ``erase = true`` disappears from every table at the next
+"""Erasure (docs/definitions.md): a participant with ``erase = true`` disappears from every table at the next
 run, later deliveries about them are dropped on arrival, every delivery stays reconciled, and the
 run records that an erasure happened, not whom."""
 

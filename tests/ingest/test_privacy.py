@@ -1,4 +1,4 @@
-"""domain.md, "Identity and privacy": no fnr is ever stored in the warehouse (raw, pending,
+"""docs/definitions.md, "Identity and privacy": no fnr is ever stored in the warehouse (raw, pending,
 quarantine, meta: rows, records, violations, messages) nor written to the ingest logs.
 
 The scan looks for every fnr this test suite wrote (``ingest_kit.FNRS``: all the deliveries of

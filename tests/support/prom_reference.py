@@ -1,6 +1,6 @@
 """An independent reference for fct_prom_scores, straight from the landing zone's CSV files.
 
-Written from domain.md and contracts.md without looking at the SQL: latest item version per
+Written from docs/definitions.md and docs/sources.md without looking at the SQL: latest item version per
 (form_id, item) as of the cutoff, withdrawn forms out, registry rows linked through the enrolment's
 fnr (in memory only, as the test's own fixture data), each form scored, then the nearest form per
 time point and window. The dbt models must agree with it on every row.

@@ -119,7 +119,7 @@ def test_downgrade_then_upgrade_gives_the_same_warehouse(scratch: Warehouse) -> 
 
 
 class TestGrants:
-    """Each role sees exactly its schemas (domain.md: analysts read published marts only)."""
+    """Each role sees exactly its schemas (docs/definitions.md: analysts read published marts only)."""
 
     @pytest.fixture(autouse=True, scope="class")
     @classmethod

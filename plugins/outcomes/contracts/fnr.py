@@ -1,6 +1,6 @@
 """Norwegian national identity numbers (fødselsnummer, fnr): check digits and synthetic numbers.
 
-The rules are in ``domain.md`` ("Identity and privacy"): 11 digits, ``DDMMYY`` + a 3-digit
+The rules are in ``docs/definitions.md`` ("Identity and privacy"): 11 digits, ``DDMMYY`` + a 3-digit
 individual number + two mod-11 check digits. D-numbers add 4 to the first digit; synthetic test
 numbers (the Tenor convention) add 80 to the month, so their month is 81-92. Every fnr this project
 writes is synthetic; a number with a real month is treated as real personal data.

@@ -1,6 +1,6 @@
 """The source contracts as typed, immutable Python objects, loaded from ``sources.yaml``.
 
-``sources.yaml`` is the project's machine-readable copy of the source contracts (contracts.md).
+``sources.yaml`` is the project's machine-readable copy of the source contracts (docs/sources.md).
 :func:`load_contract` parses and validates it once per path and caches the result, so callers can
 call it freely. Everything here is declarative; :mod:`outcomes.contracts.check` turns it into
 validators.

@@ -629,8 +629,8 @@ Cells describing fewer than 5 people are shown as &lt;5 (or not drawn).</p></hea
 <main>
 {body}
 </main>
-<footer>Outcomes warehouse: a snapshot of the published marts. Definitions: the analysts' guide
-(README) and the dbt docs.</footer>
+<footer>Outcomes warehouse: a snapshot of the published marts. Definitions: docs/definitions.md
+in the project, and the dbt docs.</footer>
 </body></html>
 """
 

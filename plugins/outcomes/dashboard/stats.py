@@ -2,7 +2,7 @@
 
 Pure functions (no database, no plotting), so each rule is tested on its own.
 
-Small cells (domain.md, privacy): any count of fewer than ``SMALL_CELL`` people is shown as
+Small cells (docs/definitions.md, privacy): any count of fewer than ``SMALL_CELL`` people is shown as
 ``<5``, never as its value, in charts and tables alike. A rate or a mean describes its numerator's
 people and the rest of its denominator, so it is suppressed when either group is under 5
 (``rate_is_shown``): 38 of 40 employed would otherwise say that 2 people were not.

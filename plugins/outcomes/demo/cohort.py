@@ -1,6 +1,6 @@
 """Who is in the synthetic trials: calendar, arms, outcome plan, identities.
 
-The published shape (domain.md) is hit exactly at the default size and proportionally at any
+The published shape (docs/definitions.md) is hit exactly at the default size and proportionally at any
 other, without holding a list of participants:
 
 - RCT participant ``g`` (0 .. N-1) is randomised in order of ``g`` over two years ending 14 months
@@ -42,7 +42,7 @@ NOT_EMPLOYED_BY_12 = "NOT_EMPLOYED_BY_12"
 SITE_CYCLE = ("OUS", "HUS", "OUS", "STO", "OUS", "UNN", "HUS", "OUS", "SUS", "STO")
 PILOT_SITE = "OUS"
 
-#: Published shape of the IPS in Pain RCT: 38 + 20 randomised, 19/36 vs 7/18 employed (domain.md).
+#: Published shape of the IPS in Pain RCT: 38 + 20 randomised, 19/36 vs 7/18 employed (docs/definitions.md).
 IPS_SHARE = 38 / 58
 EMPLOYED_SHARE = {IPS: 19 / 36, TAU: 7 / 18}
 

@@ -5,7 +5,7 @@ The generator works on plain integers, which are cheap to compare, add and cache
 - a *day* is a proleptic Gregorian ordinal (``datetime.date.toordinal()``);
 - a *timestamp* is minutes since day 1 at 00:00 UTC (``day * 1440 + minute of the day``).
 
-Month arithmetic follows PostgreSQL's interval rules, as the warehouse does (domain.md, "Time"):
+Month arithmetic follows PostgreSQL's interval rules, as the warehouse does (docs/definitions.md, "Time"):
 31 January + 1 month = 28/29 February. Text forms are cached per day, a cache bounded by the span
 of dates the generator ever writes (a few decades), not by the number of people.
 """

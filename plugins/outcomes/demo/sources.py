@@ -1,13 +1,13 @@
 """Deterministic synthetic source systems: ``trial``, ``registry``, ``welfare``, ``employment``.
 
 :func:`generate_sources` writes, under ``out``, the delivery history of the four source systems of
-``contracts.md`` as they would have delivered it up to ``until``: a backlog delivery per source at
+``docs/sources.md`` as they would have delivered it up to ``until``: a backlog delivery per source at
 ``until - history_days``, then nightly (registry, employment), weekly on Mondays (welfare) and
 weekly back from ``until`` (trial, mode ``full``) deliveries. See :mod:`outcomes.demo.deliveries`
 for the schedule and the routing rule (a version goes to the first delivery extracted at or after
 its version timestamp; later versions are not extracted yet).
 
-The shape follows the IPS in Pain trial and its pilot (domain.md; :mod:`outcomes.demo.cohort`):
+The shape follows the IPS in Pain trial and its pilot (docs/definitions.md; :mod:`outcomes.demo.cohort`):
 ``participants`` randomised ~2:1 to IPS or TAU (38 + 20 by default) with 19/36 vs 7/18 employed
 within 12 months among those with a 12-month outcome, plus the 8-person pilot; around them, about
 1.5 clinic patients per participant who are not in the trial but fill in the registry's forms.

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The UTC extract time a delivery_id carries (contracts.md: ``^\\d{8}T\\d{4}Z(-\\d+)?$``).
+#: The UTC extract time a delivery_id carries (docs/sources.md: ``^\\d{8}T\\d{4}Z(-\\d+)?$``).
 DELIVERY_ID_TIME = re.compile(r"^(\d{8}T\d{4})Z(?:-\d+)?$")
 DAY = dt.timedelta(days=1)
 
@@ -170,7 +170,7 @@ def source_freshness(
 
 def hint(source: str) -> str:
     return (
-        f"README, Runbook, 'A late source': check `outcomes status` and `outcomes deliveries "
+        f"docs/runbook.md, 'A late source': check `outcomes status` and `outcomes deliveries "
         f"--source {source}`, then ask the {source} extract's owners whether the extract ran and "
         "when it will be delivered; meanwhile the gate's freshness check warns"
     )

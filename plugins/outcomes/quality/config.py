@@ -2,7 +2,7 @@
 
 Cheap to import (standard library only). Every bound is a declared setting (outcomes.settings) with
 a default sized for the trials this warehouse serves; a deployment tunes them without touching the
-suites (README, "The quality gate").
+suites (docs/quality-gate.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def freshness_defaults() -> dict[str, float]:
 class GateConfig:
     """Bounds of the drift, plausibility, completeness and freshness expectations; build with
     :func:`load_gate_config`. Each bound is the setting ``OUTCOMES_GATE_<BOUND>``, whose doc and
-    default are declared in :mod:`outcomes.settings` (and the README's settings table)."""
+    default are declared in :mod:`outcomes.settings` (and the settings table of docs/operations.md)."""
 
     max_row_change_pct: float
     max_itt_rate_change_pp: float

@@ -1,6 +1,6 @@
 """The ``build_outcomes`` DAG's shape, built here so ``dags/build_outcomes.py`` stays wiring.
 
-Write, audit, publish (DESIGN.md): resolve_as_of -> start_build (a build id, an empty candidate
+Write, audit, publish (docs/quality-gate.md): resolve_as_of -> start_build (a build id, an empty candidate
 schema) -> amend_locks (erasures reach the database locks) -> dbt (astronomer-cosmos, rendered
 from the parsed manifest: every model with its tests, the marts into ``marts_candidate``) ->
 quality_gate (the Great Expectations suites of ``expectations/``; fails the run, and so alerts,
@@ -48,7 +48,7 @@ def build_schedule() -> AssetOrTimeSchedule | AssetAll:
 
 
 def execution_mode() -> str:
-    """``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (README, "The build DAG").
+    """``OUTCOMES_DBT_EXECUTION``: how Cosmos runs the project (docs/operations.md, "DAGs").
 
     ``build``: one ``dbt build`` task and nothing else (the per-model states are in its log);
     ``watcher``: one ``dbt build`` (one dbt start-up) with a light sensor per model and its tests;

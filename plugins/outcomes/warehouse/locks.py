@@ -1,4 +1,4 @@
-"""Database locks: ``outcomes lock create|verify|list`` (domain.md, "What a trial data manager expects").
+"""Database locks: ``outcomes lock create|verify|list`` (docs/dashboards-and-locks.md).
 
 A lock freezes the published marts as they are now into schema ``lock_<name>`` (a hyphen in the
 name becomes an underscore: ``12m-lock`` lives in ``lock_12m_lock``), with a manifest in

@@ -180,7 +180,7 @@ def _swap(
     conn.execute(
         sql.SQL("comment on schema {} is {}").format(
             sql.Identifier(PUBLISHED),
-            sql.Literal(f"The analysts' marts (marts.md): build {build_id}, as of {as_of.isoformat()}."),
+            sql.Literal(f"The analysts' marts (docs/analysts-guide.md): build {build_id}, as of {as_of}."),
         )
     )
     deliveries = included_deliveries(conn, as_of)

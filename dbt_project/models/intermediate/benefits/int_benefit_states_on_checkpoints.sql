@@ -14,7 +14,7 @@ spells as (
 
 active as (
 
-    -- spells active on the checkpoint date, ranked by domain.md's precedence
+    -- spells active on the checkpoint date, ranked by docs/definitions.md's precedence
     select
         months.participant_id,
         months.month_index,

@@ -2,7 +2,7 @@
     One row per participant and questionnaire time point (0, 6, 12, 24): the form answered
     nearest to the target date within the time point's window; ties go to the later
     updated_at (then the form_id, so a rebuild is bit for bit). form_id is NULL when no form is in
-    the window. Forms answered after follow-up ended are not outcome data (contracts.md) and are
+    the window. Forms answered after follow-up ended are not outcome data (docs/sources.md) and are
     never chosen.
 #}
 with

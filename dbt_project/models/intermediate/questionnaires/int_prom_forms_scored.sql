@@ -1,5 +1,5 @@
 {#
-    One row per questionnaire form of a trial participant, scored (domain.md, "Questionnaires").
+    One row per questionnaire form of a trial participant, scored (docs/definitions.md, "Questionnaires").
     Each score is NULL when too few of its items are answered. Scores are rounded here, once:
     ODI % to one decimal, HSCL-25 means to two, the EQ-5D index to three (the value set's
     precision); the HSCL-25 case flag is decided on the unrounded total.

@@ -2,7 +2,7 @@
 
 - ``meta.gate_runs``: one row per gate run of a candidate build (passed, warned or blocked);
 - ``meta.gate_results``: one row per expectation per gate run (trends over nights);
-- ``meta.published_builds``: one row per publish (marts.md), with the deliveries it included in
+- ``meta.published_builds``: one row per publish (docs/analysts-guide.md), with the deliveries it included in
   ``meta.published_build_deliveries``.
 
 Loader and analyst read these (meta's default privileges); the gate writes them as the owner.

@@ -1,4 +1,4 @@
-"""Database locks: named, frozen, checksummed copies of the published marts (domain.md).
+"""Database locks: named, frozen, checksummed copies of the published marts (docs/definitions.md).
 
 - ``meta.locks``: one row per lock (its schema ``lock_<name>``, the build and as-of it froze);
 - ``meta.lock_tables``: the manifest, one row per table (rows and an md5 checksum of every row);

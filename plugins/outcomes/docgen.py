@@ -1,0 +1,77 @@
+"""The generated parts of the docs: written from the one home of each fact, checked by a test.
+
+A block in a Markdown file between ``<!-- BEGIN generated: NAME (make docs) -->`` and
+``<!-- END generated: NAME -->`` is the output of ``BLOCKS[NAME]``. ``make docs`` (``python -m
+outcomes.docgen``) rewrites every block in ``README.md`` and ``docs/*.md``; ``--check`` exits 1
+naming each file whose blocks are stale (``tests/test_docs.py`` runs it).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from outcomes.settings import DEFAULT_PROJECT_DIR
+
+
+def _settings() -> str:
+    from outcomes.settings import settings_table
+
+    return settings_table() + "\n"
+
+
+def _sources() -> str:
+    from outcomes.contracts.reference import sources_reference
+
+    return sources_reference()
+
+
+#: Each generated block and what writes it.
+BLOCKS: dict[str, Callable[[], str]] = {"settings": _settings, "sources": _sources}
+
+_BLOCK = re.compile(
+    r"(<!-- BEGIN generated: (?P<name>[a-z_]+) \(make docs\) -->\n)(?P<body>.*?)"
+    r"(<!-- END generated: (?P=name) -->)",
+    re.S,
+)
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block written afresh."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in BLOCKS:
+            raise KeyError(f"unknown generated block {name!r}: one of {', '.join(BLOCKS)}")
+        return f"{match.group(1)}{BLOCKS[name]()}{match.group(4)}"
+
+    return _BLOCK.sub(fill, text)
+
+
+def blocks_in(text: str) -> list[str]:
+    return [match.group("name") for match in _BLOCK.finditer(text)]
+
+
+def doc_files(root: Path = DEFAULT_PROJECT_DIR) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    check = "--check" in (argv if argv is not None else sys.argv[1:])
+    stale = []
+    for path in doc_files():
+        text = path.read_text(encoding="utf-8")
+        fresh = render(text)
+        if fresh != text:
+            stale.append(path)
+            if not check:
+                path.write_text(fresh, encoding="utf-8")
+    for path in stale:
+        print(f"{path}: {'stale generated block (run make docs)' if check else 'rewritten'}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
