@@ -17,11 +17,13 @@ from outcomes.webapp import create_app
 
 
 class OutcomesPlugin(AirflowPlugin):
+    # AirflowPlugin annotates these as instance attributes, but the plugin manager reads them from
+    # the class: class variables by design (hence the ignores).
     name = "outcomes"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [  # type: ignore[misc]
         {"app": create_app(), "url_prefix": "/outcomes", "name": "outcomes"}
     ]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    external_views: ClassVar[list[dict[str, Any]]] = [  # type: ignore[misc]
         {
             "name": "Outcomes dashboard",
             "href": "/outcomes/dashboards/latest",

@@ -28,9 +28,9 @@ import pytest
 from outcomes.contracts import load_contract
 from outcomes.contracts.fnr import synthetic_fnr
 from outcomes.contracts.registry import sources
-from outcomes.ingest.loader import raw_table
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import THRESHOLD_ENV
+from outcomes.ingest.storage import raw_table
 from outcomes.orchestration import DagRunOutcome, run_dag
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse

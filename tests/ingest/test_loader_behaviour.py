@@ -17,7 +17,8 @@ from ingest_kit import KEY, PSEUDONYMISE
 from support.deliveries import enrolment_row, fnr, prom_rows, spell_row, write_delivery
 
 from outcomes.contracts import load_contract
-from outcomes.ingest.loader import apply_delivery, purge_pending
+from outcomes.ingest.loader import apply_delivery
+from outcomes.ingest.pending import purge_pending
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import apply_source
 from outcomes.settings import Settings

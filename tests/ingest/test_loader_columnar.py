@@ -22,7 +22,8 @@ from ingest_kit import PSEUDONYMISE
 from support.deliveries import enrolment_row, fnr, prom_rows, write_delivery
 
 from outcomes.contracts import columnar, load_contract
-from outcomes.ingest.loader import _Direct, apply_delivery
+from outcomes.ingest.loader import apply_delivery
+from outcomes.ingest.sinks import _Direct
 from outcomes.warehouse.connection import Warehouse
 
 

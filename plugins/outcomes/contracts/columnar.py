@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from outcomes.contracts.fnr import has_valid_check_digits
 
 if TYPE_CHECKING:
-    from outcomes.contracts.check import RowChecker
+    from outcomes.contracts.rows import RowChecker
     from outcomes.contracts.spec import FileSpec
 
 #: Bytes of CSV read and parsed at a time (about 100,000 registry rows): memory stays flat.

@@ -88,7 +88,7 @@ def apply_source(settings: Settings, source: str, url: str | None = None) -> lis
 def purge(settings: Settings, now: dt.datetime | None = None) -> int:
     """Purge pending rows past the retention window (maintenance)."""
     from outcomes.contracts import load_contract
-    from outcomes.ingest.loader import purge_pending
+    from outcomes.ingest.pending import purge_pending
 
     with loader_connection(settings) as conn, conn.transaction():
         return purge_pending(conn, load_contract(), now or dt.datetime.now(dt.UTC), retention_days())

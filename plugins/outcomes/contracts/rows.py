@@ -1,0 +1,494 @@
+"""One row of one file against its contract: the column and row rules compiled into closures once
+(:class:`RowChecker`), so a streaming loader can call it for millions of rows. The typed values
+are :mod:`outcomes.contracts.values`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Container, Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from outcomes.contracts.fnr import has_valid_check_digits
+from outcomes.contracts.report import RowInvalid, Violation, _make_violation
+from outcomes.contracts.spec import (
+    Column,
+    Contract,
+    DateOrderRule,
+    EnumRule,
+    FileSpec,
+    ItemCodeRule,
+    ItemRangeRule,
+    NamedRule,
+    NotInFutureRule,
+    RangeRule,
+    RegexRule,
+    RequiredIffRule,
+    load_contract,
+)
+from outcomes.contracts.values import _INVALID, _PARSERS, Cell, RowRule, _Bad
+
+_FNR_MEMO_MAX = 200_000
+
+
+# --- compiling a file's rules --------------------------------------------------------------
+
+
+def _compose(parse: Cell | None, checks: list[Callable[[Any], None]]) -> Cell | None:
+    """One closure per column: parse, then run the single-column checks (which raise _Bad)."""
+    if not checks:
+        return parse
+    if parse is None:
+        if len(checks) == 1:
+            (only,) = checks
+
+            def text_cell(raw: str) -> str:
+                only(raw)
+                return raw
+
+            return text_cell
+
+        def text_cells(raw: str) -> str:
+            for check in checks:
+                check(raw)
+            return raw
+
+        return text_cells
+    if len(checks) == 1:
+        (only,) = checks
+
+        def typed_cell(raw: str) -> Any:
+            value = parse(raw)
+            only(value)
+            return value
+
+        return typed_cell
+
+    def typed_cells(raw: str) -> Any:
+        value = parse(raw)
+        for check in checks:
+            check(value)
+        return value
+
+    return typed_cells
+
+
+def _out_of_range(value: Any, lo: Any, hi: Any, exclusive_min: bool, exclusive_max: bool) -> bool:
+    if lo is not None and (value <= lo if exclusive_min else value < lo):
+        return True
+    return hi is not None and (value >= hi if exclusive_max else value > hi)
+
+
+def _constant_range(rule: RangeRule, col: Column) -> Callable[[Any], None]:
+    def conv(bound: Any) -> Any:
+        if bound is None or bound.value is None:
+            return None
+        return Decimal(bound.value) if col.type == "decimal" else bound.value
+
+    lo, hi = conv(rule.min), conv(rule.max)
+    ex_lo, ex_hi = rule.exclusive_min, rule.exclusive_max
+    detail = f"is outside {rule.describe()}"
+
+    def check(value: Any) -> None:
+        if _out_of_range(value, lo, hi, ex_lo, ex_hi):
+            raise _Bad("range", detail)
+
+    return check
+
+
+def _row_range(rule: RangeRule, col: Column) -> RowRule:
+    """A range with a bound such as ``year(randomised_on) - 16``: needs the row's other values."""
+    name = col.name
+
+    def bound(b: Any, values: dict[str, Any]) -> Any:
+        if b is None:
+            return None
+        if b.year_of is None:
+            return b.value
+        ref = values.get(b.year_of)
+        if ref is None or ref is _INVALID:
+            return None
+        return ref.year + b.offset
+
+    def check(values: dict[str, Any]) -> tuple[str, str, str] | None:
+        value = values[name]
+        if value is None or value is _INVALID:
+            return None
+        lo, hi = bound(rule.min, values), bound(rule.max, values)
+        if _out_of_range(value, lo, hi, rule.exclusive_min, rule.exclusive_max):
+            shown = f"{'?' if lo is None else lo}..{'?' if hi is None else hi}"
+            return name, "range", f"is outside {shown} ({rule.describe()})"
+        return None
+
+    return check
+
+
+_DATE_OPS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    ">=": (lambda a, b: a >= b, "is before"),
+    ">": (lambda a, b: a > b, "is not after"),
+    "<=": (lambda a, b: a <= b, "is after"),
+    "<": (lambda a, b: a < b, "is not before"),
+}
+
+
+def _date_order(rule: DateOrderRule, col: Column) -> RowRule:
+    name, other = col.name, rule.other
+    holds, verb = _DATE_OPS[rule.op]
+
+    def check(values: dict[str, Any]) -> tuple[str, str, str] | None:
+        a, b = values[name], values[other]
+        if a is None or b is None or a is _INVALID or b is _INVALID or holds(a, b):
+            return None
+        return name, "date_order", f"{verb} {other} ({b.isoformat()})"
+
+    return check
+
+
+def _required_iff(rule: RequiredIffRule, col: Column) -> RowRule:
+    name, trigger = col.name, rule.column
+    wanted = frozenset(rule.values) if rule.values is not None else None
+    condition = rule.describe()
+
+    def check(values: dict[str, Any]) -> tuple[str, str, str] | None:
+        value, cause = values[name], values[trigger]
+        if value is _INVALID or cause is _INVALID:
+            return None
+        required = cause is not None and (wanted is None or cause in wanted)
+        if required and value is None:
+            return name, "required_iff", f"is not allowed when {condition}"
+        if not required and value is not None:
+            return name, "required_iff", f"is set, but it is set only when {condition}"
+        return None
+
+    return check
+
+
+def _item_range(rule: ItemRangeRule, col: Column, spec: FileSpec) -> RowRule:
+    name, item_col = col.name, rule.item_column
+    ranges = spec.item_ranges()
+
+    def check(values: dict[str, Any]) -> tuple[str, str, str] | None:
+        value, item = values[name], values[item_col]
+        if value is None or value is _INVALID or item is None or item is _INVALID:
+            return None
+        bounds = ranges.get(item)
+        if bounds is None or bounds[0] <= value <= bounds[1]:
+            return None
+        return name, "item_range", f"is outside {bounds[0]}..{bounds[1]} for item {item}"
+
+    return check
+
+
+class RowChecker:
+    """The compiled rules of one file: validates and types rows, one call per row.
+
+    ``extracted_at`` (aware datetime, or a date) enables "not in the future of the delivery";
+    ``enrolled_participant_ids`` (anything supporting ``in``) enables "an enrolled participant";
+    either left None skips its rule. ``track_unique`` makes :meth:`check` remember the values of
+    ``unique`` columns across calls and flag repeats (then one checker per file per delivery).
+    """
+
+    def __init__(
+        self,
+        contract: Contract | None,
+        source: str,
+        file: str,
+        *,
+        delivery_id: str = "?",
+        extracted_at: dt.datetime | dt.date | None = None,
+        enrolled_participant_ids: Container[str] | None = None,
+        track_unique: bool = False,
+    ) -> None:
+        self.contract = contract if contract is not None else load_contract()
+        self.spec: FileSpec = self.contract.file(source, file)
+        self.source = source
+        self.file = file
+        self.delivery_id = delivery_id
+        self.columns: tuple[str, ...] = self.spec.column_names
+        self.cutoff = _cutoff_date(extracted_at)
+        self.enrolled = enrolled_participant_ids
+        # fnr -> check digits valid: in memory only, gone with the checker (one file's life).
+        self._fnr_memo: dict[str, bool] = {}
+        self._redacted: frozenset[str] = frozenset(
+            c.name
+            for c in self.spec.columns
+            if c.name == "fnr" or any(r.kind == "fnr_check_digits" for r in c.rules)
+        )
+        cells: list[tuple[str, Cell | None, bool]] = []
+        row_rules: list[RowRule] = []
+        unique: list[tuple[str, dict[Any, int]]] = []
+        for col in self.spec.columns:
+            checks = self._column_checks(col, row_rules)
+            cells.append((col.name, _compose(_PARSERS[col.type], checks), col.nullable))
+            if track_unique and col.has_rule("unique"):
+                unique.append((col.name, {}))
+        self._cells = tuple(cells)
+        self._cell_of = {name: (cell, nullable) for name, cell, nullable in cells}
+        self._row_rules = tuple(row_rules)
+        self._unique = tuple(unique)
+        #: The columns the row rules read (the columnar check groups rows by their values).
+        self.row_rule_columns: tuple[str, ...] = _row_rule_columns(self.spec) if row_rules else ()
+
+    @property
+    def tracks_unique(self) -> bool:
+        """Whether :meth:`check` remembers values across rows (``unique`` columns)."""
+        return bool(self._unique)
+
+    def cell_keeps_rules(self, name: str, raw: str) -> tuple[bool, Any]:
+        """(keeps its column's own rules, typed value) for the text of one cell of ``name``: what
+        :meth:`check` decides for that cell, whatever the row. The columnar check asks once per
+        distinct value instead of once per row."""
+        cell, nullable = self._cell_of[name]
+        if not raw:
+            return nullable, None
+        if "\x00" in raw:
+            return False, _INVALID
+        if cell is None:
+            return True, raw
+        try:
+            return True, cell(raw)
+        except _Bad:
+            return False, _INVALID
+
+    def row_rules_hold(self, values: Mapping[str, Any]) -> bool:
+        """Whether every rule across cells holds for these typed values (of at least
+        :attr:`row_rule_columns`; ``_INVALID`` for a cell that broke its own rules)."""
+        return all(rule(values) is None for rule in self._row_rules)  # type: ignore[arg-type]
+
+    # compile ----------------------------------------------------------------------------
+
+    def _column_checks(self, col: Column, row_rules: list[RowRule]) -> list[Callable[[Any], None]]:
+        """Single-value checks for ``col``; rules that need the whole row go to ``row_rules``."""
+        checks: list[Callable[[Any], None]] = []
+        for rule in col.rules:
+            if isinstance(rule, RegexRule):
+                checks.append(_regex_check(rule.pattern))
+            elif isinstance(rule, EnumRule):
+                checks.append(_enum_check(rule.values, "enum"))
+            elif isinstance(rule, ItemCodeRule):
+                codes = tuple(self.spec.item_ranges())
+                checks.append(_enum_check(codes, "item_code", f"is not one of the {len(codes)} item codes"))
+            elif isinstance(rule, RangeRule):
+                dynamic = any(b is not None and b.year_of is not None for b in (rule.min, rule.max))
+                if dynamic:
+                    row_rules.append(_row_range(rule, col))
+                else:
+                    checks.append(_constant_range(rule, col))
+            elif isinstance(rule, NotInFutureRule):
+                if self.cutoff is not None:
+                    checks.append(_not_in_future_check(self.cutoff))
+            elif isinstance(rule, DateOrderRule):
+                row_rules.append(_date_order(rule, col))
+            elif isinstance(rule, RequiredIffRule):
+                row_rules.append(_required_iff(rule, col))
+            elif isinstance(rule, ItemRangeRule):
+                row_rules.append(_item_range(rule, col, self.spec))
+            elif isinstance(rule, NamedRule):
+                named = self._named_check(rule.name)
+                if named is not None:
+                    checks.append(named)
+        return checks
+
+    def _named_check(self, name: str) -> Callable[[Any], None] | None:
+        if name == "not_blank":
+            return _not_blank
+        if name == "fnr_check_digits":
+            return self._fnr_check()
+        if name == "enrolled_participant":
+            enrolled = self.enrolled
+            if enrolled is None:
+                return None
+
+            def check_enrolled(value: str) -> None:
+                if value not in enrolled:
+                    raise _Bad("enrolled_participant", "is not an enrolled participant")
+
+            return check_enrolled
+        if name == "unique":
+            return None  # across rows: see track_unique / check_delivery
+        raise ValueError(f"no implementation for the named rule {name!r}")
+
+    def _fnr_check(self) -> Callable[[str], None]:
+        memo = self._fnr_memo
+        get = memo.get
+
+        def check_fnr(value: str) -> None:
+            ok = get(value)
+            if ok is None:
+                if len(memo) >= _FNR_MEMO_MAX:
+                    memo.clear()
+                ok = memo[value] = has_valid_check_digits(value)
+            if not ok:
+                if len(value) == 11 and value.isascii() and value.isdigit():
+                    raise _Bad("fnr_check_digits", "has wrong mod-11 check digits")
+                raise _Bad("fnr_check_digits", "is not an 11-digit fnr")
+
+        return check_fnr
+
+    # run --------------------------------------------------------------------------------
+
+    def _run(
+        self, row: Mapping[str, str | None], line: int | None, *, track: bool = True
+    ) -> tuple[dict[str, Any], list[Violation] | None]:
+        """Typed values (``_INVALID`` for a broken cell) and the violations, None when none."""
+        values: dict[str, Any] = {}
+        bad: list[Violation] | None = None
+        get = row.get
+        for name, cell, nullable in self._cells:
+            raw = get(name)
+            if not raw:
+                values[name] = None
+                if not nullable:
+                    bad = bad if bad is not None else []
+                    bad.append(
+                        self._violation(line, name, raw, "not_null", "is not allowed: the column is NOT NULL")
+                    )
+                continue
+            if "\x00" in raw:
+                values[name] = _INVALID
+                bad = bad if bad is not None else []
+                bad.append(
+                    self._violation(
+                        line, name, raw, "nul_byte", "contains a NUL byte, which no column allows"
+                    )
+                )
+                continue
+            if cell is None:
+                values[name] = raw
+                continue
+            try:
+                values[name] = cell(raw)
+            except _Bad as exc:
+                values[name] = _INVALID
+                bad = bad if bad is not None else []
+                bad.append(self._violation(line, name, raw, exc.rule, exc.detail))
+        for rule in self._row_rules:
+            found = rule(values)
+            if found is not None:
+                column, rule_id, detail = found
+                bad = bad if bad is not None else []
+                bad.append(self._violation(line, column, get(column), rule_id, detail))
+        for name, seen in self._unique if track else ():
+            value = values[name]
+            if value is None or value is _INVALID:
+                continue
+            first = seen.get(value)
+            if first is None:
+                seen[value] = line if line is not None else 0
+            else:
+                bad = bad if bad is not None else []
+                where = f"line {first}" if first else "an earlier row"
+                bad.append(
+                    self._violation(line, name, get(name), "unique", f"is a duplicate: first on {where}")
+                )
+        return values, bad
+
+    def _violation(self, line: int | None, column: str, raw: str | None, rule: str, detail: str) -> Violation:
+        return _make_violation(
+            self.source,
+            self.delivery_id,
+            self.file,
+            line,
+            column,
+            raw,
+            rule,
+            detail,
+            redact=column in self._redacted,
+        )
+
+    def check(self, row: Mapping[str, str | None], line: int | None = None) -> list[Violation]:
+        """The row's violations (empty when it keeps every rule). ``line``: its physical line."""
+        bad = self._run(row, line)[1]
+        return bad if bad is not None else []
+
+    def check_and_parse(
+        self, row: Mapping[str, str | None], line: int | None = None
+    ) -> tuple[dict[str, Any], list[Violation]]:
+        """Typed values (None for NULL and for cells that broke a rule) and the violations."""
+        values, bad = self._run(row, line)
+        if bad is None:
+            return values, []
+        return {k: (None if v is _INVALID else v) for k, v in values.items()}, bad
+
+    def parse(self, row: Mapping[str, str | None]) -> dict[str, Any]:
+        """Typed values by column: str, int, Decimal, date, aware datetime, bool, or None (NULL).
+
+        Raises :class:`RowInvalid` (a ``ValueError``) when the row breaks a rule. Does not
+        record the row for ``track_unique``: parsing a checked row again is no duplicate.
+        """
+        values, bad = self._run(row, None, track=False)
+        if bad:
+            raise RowInvalid(bad)
+        return values
+
+
+def _row_rule_columns(spec: FileSpec) -> tuple[str, ...]:
+    """Every column a rule across cells reads: its own and the one it refers to."""
+    names: dict[str, None] = {}
+    for col in spec.columns:
+        for rule in col.rules:
+            refs: list[str | None] = []
+            if isinstance(rule, RangeRule):
+                refs = [b.year_of for b in (rule.min, rule.max) if b is not None and b.year_of is not None]
+                if not refs:
+                    continue  # a constant range is a rule of one cell
+            elif isinstance(rule, DateOrderRule):
+                refs = [rule.other]
+            elif isinstance(rule, RequiredIffRule):
+                refs = [rule.column]
+            elif isinstance(rule, ItemRangeRule):
+                refs = [rule.item_column]
+            else:
+                continue
+            names[col.name] = None
+            names.update((r, None) for r in refs if r is not None)
+    return tuple(names)
+
+
+def _cutoff_date(extracted_at: dt.datetime | dt.date | None) -> dt.date | None:
+    if extracted_at is None:
+        return None
+    if isinstance(extracted_at, dt.datetime):
+        if extracted_at.tzinfo is None:
+            raise ValueError("extracted_at must be timezone-aware")
+        return extracted_at.astimezone(dt.UTC).date()
+    return extracted_at
+
+
+def _regex_check(pattern: str) -> Callable[[str], None]:
+    match = re.compile(pattern).fullmatch
+    detail = f"does not match {pattern}"
+
+    def check(value: str) -> None:
+        if match(value) is None:
+            raise _Bad("regex", detail)
+
+    return check
+
+
+def _enum_check(values: Iterable[Any], rule: str, detail: str | None = None) -> Callable[[Any], None]:
+    allowed = frozenset(values)
+    text = detail or f"is not one of {', '.join(str(v) for v in values)}"
+
+    def check(value: Any) -> None:
+        if value not in allowed:
+            raise _Bad(rule, text)
+
+    return check
+
+
+def _not_in_future_check(cutoff: dt.date) -> Callable[[dt.date], None]:
+    detail = f"is after the delivery's extract date {cutoff.isoformat()}"
+
+    def check(value: dt.date) -> None:
+        if value > cutoff:
+            raise _Bad("not_in_future", detail)
+
+    return check
+
+
+def _not_blank(value: str) -> None:
+    if value.isspace():
+        raise _Bad("not_blank", "is blank")
