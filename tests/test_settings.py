@@ -238,6 +238,9 @@ def test_unset_and_empty_mean_the_default_and_per_source_defaults_are_the_contra
 
 
 def test_every_setting_is_in_a_section_with_a_kind_and_a_doc() -> None:
+    from outcomes.settings import _PARSERS
+
+    assert set(KINDS) == set(_PARSERS)
     names = [e.name for e in DECLARED]
     assert len(names) == len(set(names))
     for entry in DECLARED:

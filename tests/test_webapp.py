@@ -127,3 +127,29 @@ def test_the_dashboard_snapshots_need_a_signed_in_user_and_only_serve_snapshots(
     assert "warned" in listed and "latest" in listed
     for outside in ("..%2F..%2Fpg%2Fpostgresql.conf", f"{newer.stem}.json", "latest.html", ".x.html"):
         assert client.get(f"/outcomes/dashboards/{outside}", headers=headers).status_code == 404, outside
+
+
+def test_the_roots_redirect_to_their_pages_and_nothing_steers_them(client: Any, token: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    for root, target in (
+        ("/outcomes/dbt-docs", "dbt-docs/index.html"),
+        ("/outcomes/gate-docs", "gate-docs/index.html"),
+        ("/outcomes/dashboards", "dashboards/"),
+    ):
+        assert client.get(root, follow_redirects=False).status_code == 401, root
+        moved = client.get(f"{root}?target=https://example.org/", headers=headers, follow_redirects=False)
+        assert moved.status_code == 307 and moved.headers["location"] == target, root
+
+
+def test_the_snapshot_list_escapes_what_it_shows() -> None:
+    from types import SimpleNamespace
+
+    from outcomes.webapp import snapshot_list_page
+
+    hostile = SimpleNamespace(
+        name="x.html", as_of_date="<script>alert(1)</script>", build_id="b1", gate="passed",
+        rendered_at="now", lock=None, path="x",
+    )  # fmt: skip
+    page = snapshot_list_page([hostile], None)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "No snapshots yet" in snapshot_list_page([], None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -527,45 +527,56 @@ def _bounds(entry: Setting, name: str, raw: str, number: float) -> None:
         raise SettingError(f"{name}={raw!r}: expected at most {entry.maximum:g}")
 
 
-def _parse(entry: Setting, name: str, raw: str) -> Any:
-    kind = entry.kind
-    if kind == "int":
-        try:
-            number: float = int(raw)
-        except ValueError:
-            raise SettingError(f"{name}={raw!r}: expected a whole number") from None
-        _bounds(entry, name, raw, number)
-        return number
-    if kind == "number":
-        try:
-            number = float(raw)
-        except ValueError:
-            raise SettingError(f"{name}={raw!r}: expected a number") from None
-        _bounds(entry, name, raw, number)
-        return number
-    if kind == "choice":
-        value = raw.strip().lower()
-        if value not in entry.choices:
-            raise SettingError(f"{name}={raw!r}: use one of {', '.join(sorted(entry.choices))}")
+def _number(entry: Setting, name: str, raw: str) -> float:
+    whole = entry.kind == "int"
+    try:
+        number: float = int(raw) if whole else float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected {'a whole number' if whole else 'a number'}") from None
+    _bounds(entry, name, raw, number)
+    return number
+
+
+def _choice(entry: Setting, name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in entry.choices:
+        raise SettingError(f"{name}={raw!r}: use one of {', '.join(sorted(entry.choices))}")
+    return value
+
+
+def _schedule(entry: Setting, name: str, raw: str) -> str:
+    value = raw.strip()
+    fields = value.split()
+    if value.lower() == MANUAL:
+        return MANUAL
+    if value in _CRON_PRESETS or (len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)):
         return value
-    if kind == "schedule":
-        value = raw.strip()
-        fields = value.split()
-        if value.lower() == MANUAL:
-            return MANUAL
-        if value in _CRON_PRESETS or (len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)):
-            return value
-        raise SettingError(
-            f"{name}={raw!r}: expected a cron expression (UTC), e.g. '0 5 * * *', or '{MANUAL}'"
-        )
-    if kind == "url" and entry.choices and not raw.startswith(entry.choices):
+    raise SettingError(f"{name}={raw!r}: expected a cron expression (UTC), e.g. '0 5 * * *', or '{MANUAL}'")
+
+
+def _url(entry: Setting, name: str, raw: str) -> str:
+    if entry.choices and not raw.startswith(entry.choices):
         # never echoed: a URL may hold a password or a token
         raise SettingError(f"{name}: expected a URL starting {' or '.join(entry.choices)} (value not shown)")
-    if kind == "list":
-        return [item.strip() for item in raw.split(",") if item.strip()]
-    if kind == "path":
-        return Path(raw).expanduser()
     return raw
+
+
+#: The one parser of each kind: (declaration, variable name, raw text) -> the typed value.
+_PARSERS: dict[str, Callable[[Setting, str, str], Any]] = {
+    "int": _number,
+    "number": _number,
+    "choice": _choice,
+    "schedule": _schedule,
+    "url": _url,
+    "list": lambda _entry, _name, raw: [item.strip() for item in raw.split(",") if item.strip()],
+    "path": lambda _entry, _name, raw: Path(raw).expanduser(),
+    "text": lambda _entry, _name, raw: raw,
+    "secret": lambda _entry, _name, raw: raw,
+}
+
+
+def _parse(entry: Setting, name: str, raw: str) -> Any:
+    return _PARSERS[entry.kind](entry, name, raw)
 
 
 def setting(name: str, env: Mapping[str, str] | None = None) -> Any:

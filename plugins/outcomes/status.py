@@ -182,10 +182,30 @@ def collect_status(settings: Settings) -> Status:
 
 def render_status(console: Console, status: Status) -> None:
     """Print ``status`` as a few small tables."""
-    from rich.table import Table
-
-    settings, wh = status.settings, status.warehouse
+    settings = status.settings
     console.print(f"[bold]OUTCOMES_HOME[/] {settings.home}")
+    _render_warehouse(console, status.warehouse)
+    _render_landing(console, status)
+    _render_freshness(console, status)
+    _render_published(console, status)
+    _render_gate(console, status)
+    if status.alerts:
+        console.print(f"[bold]last alerts[/] ({settings.alerts_log})")
+        for line in status.alerts:
+            console.print(f"  {line}")
+    console.print(f"[bold]Airflow home[/] {settings.airflow_home}  (UI: `make up`)")
+
+
+def _migration(wh: WarehouseStatus) -> str:
+    if wh.revision is None:
+        return "[yellow]not migrated[/] (run `outcomes migrate`)"
+    if wh.revision == wh.head:
+        return f"{wh.revision} (current)"
+    return f"[yellow]{wh.revision}, code expects {wh.head}[/] (run `outcomes migrate`)"
+
+
+def _render_warehouse(console: Console, wh: WarehouseStatus) -> None:
+    from rich.table import Table
 
     table = Table(title="warehouse", show_header=False, title_justify="left")
     table.add_row("kind", f"{wh.kind} ({wh.location})")
@@ -198,16 +218,15 @@ def render_status(console: Console, status: Status) -> None:
     if wh.server_version:
         table.add_row("server", f"PostgreSQL {wh.server_version}")
     if wh.running:
-        if wh.revision is None:
-            migration = "[yellow]not migrated[/] (run `outcomes migrate`)"
-        elif wh.revision == wh.head:
-            migration = f"{wh.revision} (current)"
-        else:
-            migration = f"[yellow]{wh.revision}, code expects {wh.head}[/] (run `outcomes migrate`)"
-        table.add_row("migration", migration)
+        table.add_row("migration", _migration(wh))
         table.add_row("tables", ", ".join(f"{k}: {v}" for k, v in wh.tables.items()) or "none")
     console.print(table)
 
+
+def _render_landing(console: Console, status: Status) -> None:
+    from rich.table import Table
+
+    settings = status.settings
     if status.landing:
         landing = Table(title=f"landing zone {settings.landing}", title_justify="left")
         for column in ("source", "complete deliveries", "incomplete", "latest"):
@@ -221,7 +240,9 @@ def render_status(console: Console, status: Status) -> None:
         console.print("[bold]deliveries applied[/] (details: `outcomes deliveries`)")
         for line in status.ledger:
             console.print(f"  {line}")
-    _render_freshness(console, status)
+
+
+def _render_published(console: Console, status: Status) -> None:
     if status.published:
         pub = status.published
         console.print(
@@ -230,32 +251,33 @@ def render_status(console: Console, status: Status) -> None:
         )
     from outcomes.dashboard.snapshots import latest
 
-    snapshot = latest(settings)
+    snapshot = latest(status.settings)
     if snapshot is not None:
         console.print(f"[bold]dashboard[/] {snapshot}  (all: `outcomes dashboard --list`)")
-    if status.gate:
-        from outcomes.quality.results import headline
 
-        console.print(f"[bold]last quality gate[/] {headline(status.gate)}")
-        results = Table(title_justify="left")
-        for column in ("expectation", "severity", "result", "observed"):
-            results.add_column(column, overflow="fold")
-        for result in status.gate.results:
-            outcome = (
-                "[green]pass[/]"
-                if result["success"]
-                else ("[red]FAIL[/]" if result["severity"] == "error" else "[yellow]warn[/]")
-            )
-            results.add_row(result["expectation"], result["severity"], outcome, result["observed"] or "")
-        console.print(results)
-        console.print(
-            f"  Data Docs: {settings.gx_data_docs_dir / 'index.html'} (Airflow UI: Browse > Quality gate)"
+
+def _render_gate(console: Console, status: Status) -> None:
+    if not status.gate:
+        return
+    from rich.table import Table
+
+    from outcomes.quality.results import headline
+
+    console.print(f"[bold]last quality gate[/] {headline(status.gate)}")
+    results = Table(title_justify="left")
+    for column in ("expectation", "severity", "result", "observed"):
+        results.add_column(column, overflow="fold")
+    for result in status.gate.results:
+        outcome = (
+            "[green]pass[/]"
+            if result["success"]
+            else ("[red]FAIL[/]" if result["severity"] == "error" else "[yellow]warn[/]")
         )
-    if status.alerts:
-        console.print(f"[bold]last alerts[/] ({settings.alerts_log})")
-        for line in status.alerts:
-            console.print(f"  {line}")
-    console.print(f"[bold]Airflow home[/] {settings.airflow_home}  (UI: `make up`)")
+        results.add_row(result["expectation"], result["severity"], outcome, result["observed"] or "")
+    console.print(results)
+    console.print(
+        f"  Data Docs: {status.settings.gx_data_docs_dir / 'index.html'} (Airflow UI: Browse > Quality gate)"
+    )
 
 
 def _render_freshness(console: Console, status: Status) -> None:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Container, Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from outcomes.contracts import columnar
@@ -164,6 +165,33 @@ def check_delivery(
     report = DeliveryReport(source=source, delivery_id=delivery_id)
     ctx = _Delivery(contract, source, delivery_id, report)
 
+    spec = _check_names(contract, source, delivery_id, ctx)
+    manifest = _read_manifest(delivery_dir, ctx, spec)
+    report.manifest = manifest
+    if spec is None:
+        return report
+    targets = _files_to_check(delivery_dir, contract, spec, manifest, ctx)
+    cutoff = extracted_at if extracted_at is not None else (manifest.extracted_at if manifest else None)
+    for fspec, mfile in targets:
+        checker = RowChecker(
+            contract,
+            source,
+            fspec.name,
+            delivery_id=delivery_id,
+            extracted_at=cutoff,
+            enrolled_participant_ids=enrolled_participant_ids,
+            track_unique=True,
+        )
+        path = delivery_dir / fspec.name
+        if not (columnar.can_take(checker, row_sink) and path.exists()) or not _columnar_checked(
+            path, fspec, mfile, checker, ctx, row_sink
+        ):
+            _check_file(path, fspec, mfile, checker, ctx, row_sink)
+    return report
+
+
+def _check_names(contract: Contract, source: str, delivery_id: str, ctx: _Delivery) -> SourceSpec | None:
+    """The delivery folder's name and its source folder's; the source's contract, if it has one."""
     if not re.fullmatch(contract.delivery.delivery_id_pattern, delivery_id):
         ctx.error(
             None,
@@ -178,64 +206,65 @@ def check_delivery(
             "unknown_source",
             f"the source folder {source!r} is none of {', '.join(contract.sources)}",
         )
-    manifest = _read_manifest(delivery_dir, ctx, spec)
-    report.manifest = manifest
-    if spec is None:
-        return report
+    return spec
 
-    manifest_name = contract.delivery.manifest.name
-    listed: dict[str, ManifestFile] = {}
-    targets: list[tuple[FileSpec, ManifestFile | None]]
-    if manifest is not None:
-        listed = {f.name: f for f in manifest.files}
-        for name in listed:
-            if name not in spec.files:
-                ctx.error(
-                    manifest_name,
-                    "unexpected_file",
-                    f"lists {name!r}, which is not a file of source {source} ({', '.join(spec.files)})",
-                )
-        for fspec in spec.files.values():
-            if fspec.required and fspec.name not in listed:
-                ctx.error(
-                    manifest_name,
-                    "required_file_not_listed",
-                    f"does not list {fspec.name}, which every {source} delivery must contain",
-                )
-        for name in _unlisted_csv(delivery_dir, listed):
-            ctx.error(name, "unlisted_file", "is in the delivery folder but not in the manifest")
-        targets = [(spec.files[n], m) for n, m in listed.items() if n in spec.files]
-    else:
+
+def _files_to_check(
+    delivery_dir: DeliveryPath,
+    contract: Contract,
+    spec: SourceSpec,
+    manifest: Manifest | None,
+    ctx: _Delivery,
+) -> list[tuple[FileSpec, ManifestFile | None]]:
+    """The files to read, each with what the manifest says of it; what the manifest lists wrongly
+    (a file the source has not, a required file missing, a CSV it does not list) is reported."""
+    if manifest is None:
         # No usable manifest: the delivery is quarantined anyway; still report what the files hold.
-        targets = [(f, None) for f in spec.files.values() if (delivery_dir / f.name).exists()]
+        return [(f, None) for f in spec.files.values() if (delivery_dir / f.name).exists()]
+    manifest_name = contract.delivery.manifest.name
+    listed = {f.name: f for f in manifest.files}
+    for name in listed:
+        if name not in spec.files:
+            ctx.error(
+                manifest_name,
+                "unexpected_file",
+                f"lists {name!r}, which is not a file of source {spec.name} ({', '.join(spec.files)})",
+            )
+    for fspec in spec.files.values():
+        if fspec.required and fspec.name not in listed:
+            ctx.error(
+                manifest_name,
+                "required_file_not_listed",
+                f"does not list {fspec.name}, which every {spec.name} delivery must contain",
+            )
+    for name in _unlisted_csv(delivery_dir, listed):
+        ctx.error(name, "unlisted_file", "is in the delivery folder but not in the manifest")
+    return [(spec.files[n], m) for n, m in listed.items() if n in spec.files]
 
-    cutoff = extracted_at if extracted_at is not None else (manifest.extracted_at if manifest else None)
-    for fspec, mfile in targets:
-        checker = RowChecker(
-            contract,
-            source,
-            fspec.name,
-            delivery_id=delivery_id,
-            extracted_at=cutoff,
-            enrolled_participant_ids=enrolled_participant_ids,
-            track_unique=True,
-        )
-        path = delivery_dir / fspec.name
-        if columnar.can_take(checker, row_sink) and path.exists():
-            # The fast path for plain files; anything else (quotes, a broken line, a wrong
-            # header ...) is read again row by row from the start, which words every problem.
-            # The checker keeps no state across rows here (no `unique` column): it serves again.
-            found = len(report.row_violations)
-            done = columnar.check_file(path, fspec, checker, row_sink, report.row_violations)
-            if done is not None:
-                digest, rows, bad = done
-                _reconcile(ctx, fspec.name, mfile, digest, rows, bad, complete=True)
-                continue
-            del report.row_violations[found:]
-            if row_sink is not None:
-                row_sink.discard(fspec.name)  # type: ignore[attr-defined]
-        _check_file(path, fspec, mfile, checker, ctx, row_sink)
-    return report
+
+def _columnar_checked(
+    path: Any,
+    fspec: FileSpec,
+    mfile: ManifestFile | None,
+    checker: RowChecker,
+    ctx: _Delivery,
+    row_sink: RowSink | None,
+) -> bool:
+    """The fast path for a plain file: True when it checked the whole file. Anything else (quotes,
+    a broken line, a wrong header ...) is then read again row by row from the start, which words
+    every problem; the checker keeps no state across rows here (no `unique` column): it serves
+    again."""
+    report = ctx.report
+    found = len(report.row_violations)
+    done = columnar.check_file(path, fspec, checker, row_sink, report.row_violations)
+    if done is not None:
+        digest, rows, bad = done
+        _reconcile(ctx, fspec.name, mfile, digest, rows, bad, complete=True)
+        return True
+    del report.row_violations[found:]
+    if row_sink is not None:
+        row_sink.discard(fspec.name)  # type: ignore[attr-defined]
+    return False
 
 
 def _unlisted_csv(delivery_dir: DeliveryPath, listed: Mapping[str, ManifestFile]) -> list[str]:
@@ -289,7 +318,28 @@ def _read_manifest(delivery_dir: DeliveryPath, ctx: _Delivery, spec: SourceSpec 
     """Parse and validate ``_manifest.json``; report problems and return None when unusable."""
     mspec = ctx.contract.delivery.manifest
     name = mspec.name
-    path = delivery_dir / name
+    doc = _manifest_json(delivery_dir / name, name, ctx)
+    if doc is None:
+        return None
+    problems = _check_keys(doc, mspec.fields, mspec.additional_keys, "")
+    entries = _manifest_files(doc.get("files"), mspec, problems)
+    for key, problem in problems:
+        ctx.error(name, "manifest_schema", f"key {key} {problem}", column=key)
+    if problems:
+        return None
+    manifest = Manifest(
+        source=doc["source"],
+        delivery_id=doc["delivery_id"],
+        extracted_at=_parse_timestamp(doc["extracted_at"]),
+        mode=doc["mode"],
+        files=tuple(entries),
+    )
+    _check_manifest_says(manifest, name, ctx, spec)
+    return manifest
+
+
+def _manifest_json(path: Any, name: str, ctx: _Delivery) -> dict[str, Any] | None:
+    """The manifest as a JSON object; None (reported) when it is missing or does not parse."""
     if not path.exists():
         ctx.error(name, "manifest_missing", "is missing: the delivery is not complete")
         return None
@@ -311,35 +361,33 @@ def _read_manifest(delivery_dir: DeliveryPath, ctx: _Delivery, spec: SourceSpec 
     if not isinstance(doc, dict):
         ctx.error(name, "manifest_schema", f"must be a JSON object, not {type(doc).__name__}")
         return None
-    problems = _check_keys(doc, mspec.fields, mspec.additional_keys, "")
-    files = doc.get("files")
+    return doc
+
+
+def _manifest_files(files: Any, mspec: Any, problems: list[tuple[str, str]]) -> list[ManifestFile]:
+    """The manifest's file entries; each problem of one is added to ``problems``."""
     entries: list[ManifestFile] = []
-    if isinstance(files, list):
-        seen: set[str] = set()
-        for i, entry in enumerate(files):
-            prefix = f"files[{i}]."
-            if not isinstance(entry, dict):
-                problems.append((f"files[{i}]", "must be an object"))
-                continue
-            found = _check_keys(entry, mspec.file_fields, mspec.additional_keys, prefix)
-            problems.extend(found)
-            if found:
-                continue
-            if entry["name"] in seen:
-                problems.append((prefix + "name", f"lists {entry['name']!r} twice"))
-            seen.add(entry["name"])
-            entries.append(ManifestFile(entry["name"], entry["rows"], entry["sha256"].lower()))
-    for key, problem in problems:
-        ctx.error(name, "manifest_schema", f"key {key} {problem}", column=key)
-    if problems:
-        return None
-    manifest = Manifest(
-        source=doc["source"],
-        delivery_id=doc["delivery_id"],
-        extracted_at=_parse_timestamp(doc["extracted_at"]),
-        mode=doc["mode"],
-        files=tuple(entries),
-    )
+    if not isinstance(files, list):
+        return entries  # the key check reports it
+    seen: set[str] = set()
+    for i, entry in enumerate(files):
+        prefix = f"files[{i}]."
+        if not isinstance(entry, dict):
+            problems.append((f"files[{i}]", "must be an object"))
+            continue
+        found = _check_keys(entry, mspec.file_fields, mspec.additional_keys, prefix)
+        problems.extend(found)
+        if found:
+            continue
+        if entry["name"] in seen:
+            problems.append((prefix + "name", f"lists {entry['name']!r} twice"))
+        seen.add(entry["name"])
+        entries.append(ManifestFile(entry["name"], entry["rows"], entry["sha256"].lower()))
+    return entries
+
+
+def _check_manifest_says(manifest: Manifest, name: str, ctx: _Delivery, spec: SourceSpec | None) -> None:
+    """The manifest names the delivery's own folder, source and mode."""
     if manifest.source != ctx.source:
         ctx.error(
             name,
@@ -364,7 +412,6 @@ def _read_manifest(delivery_dir: DeliveryPath, ctx: _Delivery, spec: SourceSpec 
             column="mode",
             value=manifest.mode,
         )
-    return manifest
 
 
 def _header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str, str | None, str]]:
@@ -397,6 +444,16 @@ def _header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str,
     return problems
 
 
+@dataclass
+class _Progress:
+    """How far a file's stream got: data rows read, rows with a violation, and the physical line
+    the last complete record ended on (where a broken record's message starts)."""
+
+    rows: int = 0
+    bad: int = 0
+    end: int = 0
+
+
 def _check_file(
     path: Any,
     fspec: FileSpec,
@@ -407,64 +464,18 @@ def _check_file(
 ) -> None:
     """Stream one file: hash, decode, parse, check header and rows; compare with the manifest."""
     name = fspec.name
-    report = ctx.report
     if not path.exists():
         ctx.error(name, "file_missing", "is listed in the manifest but missing from the delivery")
         return
     hasher = hashlib.sha256()
-    rows = 0
-    bad = 0
+    progress = _Progress()
     complete = False
-    end = 0  # the physical line the last complete record ended on
-    violations = report.row_violations
     with path.open("rb") as fh:
         lines = _Lines(fh, hasher)
         reader = csv.reader(lines, strict=True)
         try:
-            header = next(reader, None)
-            if header is None:
-                ctx.error(name, "empty_file", "is empty: no header row")
-                complete = True
-            else:
-                problems = _header_problems(header, fspec)
-                for rule, column, value, detail in problems:
-                    ctx.error(name, rule, f"header {detail}", line=1, column=column, value=value)
-                check = checker.check if not problems else None
-                unchecked = (
-                    [
-                        _file_violation(
-                            ctx.source,
-                            ctx.delivery_id,
-                            name,
-                            "header_unusable",
-                            "row not checked: the file's header does not match the contract",
-                        )
-                    ]
-                    if problems
-                    else []
-                )
-                keys = tuple(header)
-                width = len(keys)
-                end = reader.line_num
-                for fields in reader:
-                    start = end + 1
-                    end = reader.line_num
-                    if len(fields) != width:
-                        if not fields:
-                            raise _CsvProblem(start, "is empty (RFC 4180 has no blank lines)")
-                        raise _CsvProblem(start, f"has {len(fields)} fields, the header has {width}")
-                    rows += 1
-                    if check is not None:
-                        row = dict(zip(keys, fields))  # noqa: B905 (lengths checked)
-                        found = check(row, start)
-                        if found:
-                            bad += 1
-                            violations.extend(found)
-                        if row_sink is not None:
-                            row_sink(name, start, row, found)
-                    elif row_sink is not None:  # kept (in quarantine) even though it cannot be checked
-                        row_sink(name, start, dict(zip(keys, fields)), unchecked)  # noqa: B905
-                complete = True
+            _read_rows(reader, fspec, checker, ctx, row_sink, progress)
+            complete = True
         except _Utf8Error as exc:
             ctx.error(
                 name,
@@ -475,14 +486,73 @@ def _check_file(
         except _CsvProblem as exc:
             ctx.error(name, "csv_parse", f"is not valid CSV: line {exc.line} {exc.detail}", line=exc.line)
         except csv.Error as exc:
-            start, at = end + 1, reader.line_num
+            start, at = progress.end + 1, reader.line_num
             where = f"line {start}" if at <= start else f"the record starting on line {start}"
             reason = str(exc)
             if "new-line character seen in unquoted field" in reason:
                 reason = "a carriage return not followed by a line feed, outside quotes"
             ctx.error(name, "csv_parse", f"is not valid CSV: {where}: {reason}", line=start)
         lines.drain()
-    _reconcile(ctx, name, mfile, hasher.hexdigest(), rows, bad, complete)
+    _reconcile(ctx, name, mfile, hasher.hexdigest(), progress.rows, progress.bad, complete)
+
+
+def _read_rows(
+    reader: Any,
+    fspec: FileSpec,
+    checker: RowChecker,
+    ctx: _Delivery,
+    row_sink: RowSink | None,
+    progress: _Progress,
+) -> None:
+    """The header, then every row through ``checker`` and to ``row_sink``; raises on broken CSV."""
+    name = fspec.name
+    header = next(reader, None)
+    if header is None:
+        ctx.error(name, "empty_file", "is empty: no header row")
+        return
+    problems = _header_problems(header, fspec)
+    for rule, column, value, detail in problems:
+        ctx.error(name, rule, f"header {detail}", line=1, column=column, value=value)
+    check = checker.check if not problems else None
+    unchecked = (
+        [
+            _file_violation(
+                ctx.source,
+                ctx.delivery_id,
+                name,
+                "header_unusable",
+                "row not checked: the file's header does not match the contract",
+            )
+        ]
+        if problems
+        else []
+    )
+    keys = tuple(header)
+    width = len(keys)
+    violations = ctx.report.row_violations
+    rows = bad = 0
+    end = reader.line_num
+    try:
+        for fields in reader:
+            start = end + 1
+            end = reader.line_num
+            if len(fields) != width:
+                if not fields:
+                    raise _CsvProblem(start, "is empty (RFC 4180 has no blank lines)")
+                raise _CsvProblem(start, f"has {len(fields)} fields, the header has {width}")
+            rows += 1
+            if check is not None:
+                row = dict(zip(keys, fields))  # noqa: B905 (lengths checked)
+                found = check(row, start)
+                if found:
+                    bad += 1
+                    violations.extend(found)
+                if row_sink is not None:
+                    row_sink(name, start, row, found)
+            elif row_sink is not None:  # kept (in quarantine) even though it cannot be checked
+                row_sink(name, start, dict(zip(keys, fields)), unchecked)  # noqa: B905
+    finally:
+        progress.rows, progress.bad, progress.end = rows, bad, end
 
 
 def _reconcile(

@@ -26,6 +26,7 @@ from outcomes.contracts.spec import (
     RangeRule,
     RegexRule,
     RequiredIffRule,
+    Rule,
     load_contract,
 )
 from outcomes.contracts.values import _INVALID, _PARSERS, Cell, RowRule, _Bad
@@ -263,33 +264,42 @@ class RowChecker:
         """Single-value checks for ``col``; rules that need the whole row go to ``row_rules``."""
         checks: list[Callable[[Any], None]] = []
         for rule in col.rules:
-            if isinstance(rule, RegexRule):
-                checks.append(_regex_check(rule.pattern))
-            elif isinstance(rule, EnumRule):
-                checks.append(_enum_check(rule.values, "enum"))
-            elif isinstance(rule, ItemCodeRule):
-                codes = tuple(self.spec.item_ranges())
-                checks.append(_enum_check(codes, "item_code", f"is not one of the {len(codes)} item codes"))
-            elif isinstance(rule, RangeRule):
-                dynamic = any(b is not None and b.year_of is not None for b in (rule.min, rule.max))
-                if dynamic:
-                    row_rules.append(_row_range(rule, col))
-                else:
-                    checks.append(_constant_range(rule, col))
-            elif isinstance(rule, NotInFutureRule):
-                if self.cutoff is not None:
-                    checks.append(_not_in_future_check(self.cutoff))
-            elif isinstance(rule, DateOrderRule):
-                row_rules.append(_date_order(rule, col))
-            elif isinstance(rule, RequiredIffRule):
-                row_rules.append(_required_iff(rule, col))
-            elif isinstance(rule, ItemRangeRule):
-                row_rules.append(_item_range(rule, col, self.spec))
-            elif isinstance(rule, NamedRule):
-                named = self._named_check(rule.name)
-                if named is not None:
-                    checks.append(named)
+            row_rule = self._row_rule(rule, col)
+            if row_rule is not None:
+                row_rules.append(row_rule)
+            elif (check := self._cell_check(rule, col)) is not None:
+                checks.append(check)
         return checks
+
+    def _row_rule(self, rule: Rule, col: Column) -> RowRule | None:
+        """The whole-row check of ``rule``, if it reads other columns of the row."""
+        if isinstance(rule, RangeRule):
+            dynamic = any(b is not None and b.year_of is not None for b in (rule.min, rule.max))
+            return _row_range(rule, col) if dynamic else None
+        if isinstance(rule, DateOrderRule):
+            return _date_order(rule, col)
+        if isinstance(rule, RequiredIffRule):
+            return _required_iff(rule, col)
+        if isinstance(rule, ItemRangeRule):
+            return _item_range(rule, col, self.spec)
+        return None
+
+    def _cell_check(self, rule: Rule, col: Column) -> Callable[[Any], None] | None:
+        """The single-value check of ``rule`` (None: nothing to check on its own)."""
+        if isinstance(rule, RangeRule):  # a constant range (one that reads the row is a row rule)
+            return _constant_range(rule, col)
+        if isinstance(rule, RegexRule):
+            return _regex_check(rule.pattern)
+        if isinstance(rule, EnumRule):
+            return _enum_check(rule.values, "enum")
+        if isinstance(rule, ItemCodeRule):
+            codes = tuple(self.spec.item_ranges())
+            return _enum_check(codes, "item_code", f"is not one of the {len(codes)} item codes")
+        if isinstance(rule, NotInFutureRule):
+            return _not_in_future_check(self.cutoff) if self.cutoff is not None else None
+        if isinstance(rule, NamedRule):
+            return self._named_check(rule.name)
+        return None
 
     def _named_check(self, name: str) -> Callable[[Any], None] | None:
         if name == "not_blank":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -397,6 +397,72 @@ def _bound(value: object, where: str) -> Bound:
     return Bound(value=_number(value, where))
 
 
+def _regex_rule(arg: object, where: str) -> Rule:
+    if not isinstance(arg, str):
+        raise ContractError(f"{where}: regex must be a string")
+    re.compile(arg)
+    return RegexRule(arg)
+
+
+def _enum_rule(arg: object, where: str) -> Rule:
+    if not isinstance(arg, list) or not arg:
+        raise ContractError(f"{where}: enum must be a non-empty list")
+    return EnumRule(tuple(v if isinstance(v, int) else str(v) for v in arg))
+
+
+def _range_rule(arg: object, where: str) -> Rule:
+    r = _mapping(arg, where)
+    _only_keys(r, {"min", "max", "exclusive_min", "exclusive_max"}, where)
+    return RangeRule(
+        min=_bound(r["min"], where) if "min" in r else None,
+        max=_bound(r["max"], where) if "max" in r else None,
+        exclusive_min=bool(r.get("exclusive_min", False)),
+        exclusive_max=bool(r.get("exclusive_max", False)),
+    )
+
+
+def _date_order_rule(arg: object, where: str) -> Rule:
+    m = _DATE_ORDER_RE.match(str(arg))
+    if not m:
+        raise ContractError(f"{where}: date_order must look like '>= other_column'")
+    op = cast(Literal[">=", ">", "<=", "<"], m.group(1))
+    return DateOrderRule(op=op, other=m.group(2))
+
+
+def _not_in_future_rule(arg: object, where: str) -> Rule:
+    if arg != "extracted_at":
+        raise ContractError(f"{where}: not_in_future_of supports only extracted_at")
+    return NotInFutureRule(of="extracted_at")
+
+
+def _required_iff_rule(arg: object, where: str) -> Rule:
+    r = _mapping(arg, where)
+    _only_keys(r, {"column", "is", "in"}, where)
+    if ("is" in r) == ("in" in r) or r.get("is", "set") != "set":
+        raise ContractError(f"{where}: required_iff needs either 'is: set' or 'in: [..]'")
+    values = tuple(str(v) for v in r["in"]) if "in" in r else None
+    return RequiredIffRule(column=str(r["column"]), values=values)
+
+
+def _item_range_rule(arg: object, where: str) -> Rule:
+    r = _mapping(arg, where)
+    _only_keys(r, {"table", "item_column"}, where)
+    return ItemRangeRule(table=str(r["table"]), item_column=str(r["item_column"]))
+
+
+#: Each rule kind of ``sources.yaml`` and its parser: (argument, where) -> the rule.
+_RULE_PARSERS: dict[str, Callable[[object, str], Rule]] = {
+    "regex": _regex_rule,
+    "enum": _enum_rule,
+    "range": _range_rule,
+    "date_order": _date_order_rule,
+    "not_in_future_of": _not_in_future_rule,
+    "required_iff": _required_iff_rule,
+    "item_code": lambda arg, _where: ItemCodeRule(table=str(arg)),
+    "item_range": _item_range_rule,
+}
+
+
 def _parse_rule(raw: object, where: str) -> Rule:
     if isinstance(raw, str):
         if raw not in NAMED_RULES:
@@ -406,48 +472,9 @@ def _parse_rule(raw: object, where: str) -> Rule:
     if len(d) != 1:
         raise ContractError(f"{where}: a rule is one key, got {sorted(d)}")
     ((kind, arg),) = d.items()
-    if kind == "regex":
-        if not isinstance(arg, str):
-            raise ContractError(f"{where}: regex must be a string")
-        re.compile(arg)
-        return RegexRule(arg)
-    if kind == "enum":
-        if not isinstance(arg, list) or not arg:
-            raise ContractError(f"{where}: enum must be a non-empty list")
-        return EnumRule(tuple(v if isinstance(v, int) else str(v) for v in arg))
-    if kind == "range":
-        r = _mapping(arg, where)
-        _only_keys(r, {"min", "max", "exclusive_min", "exclusive_max"}, where)
-        return RangeRule(
-            min=_bound(r["min"], where) if "min" in r else None,
-            max=_bound(r["max"], where) if "max" in r else None,
-            exclusive_min=bool(r.get("exclusive_min", False)),
-            exclusive_max=bool(r.get("exclusive_max", False)),
-        )
-    if kind == "date_order":
-        m = _DATE_ORDER_RE.match(str(arg))
-        if not m:
-            raise ContractError(f"{where}: date_order must look like '>= other_column'")
-        op = cast(Literal[">=", ">", "<=", "<"], m.group(1))
-        return DateOrderRule(op=op, other=m.group(2))
-    if kind == "not_in_future_of":
-        if arg != "extracted_at":
-            raise ContractError(f"{where}: not_in_future_of supports only extracted_at")
-        return NotInFutureRule(of=arg)
-    if kind == "required_iff":
-        r = _mapping(arg, where)
-        _only_keys(r, {"column", "is", "in"}, where)
-        if ("is" in r) == ("in" in r) or r.get("is", "set") != "set":
-            raise ContractError(f"{where}: required_iff needs either 'is: set' or 'in: [..]'")
-        values = tuple(str(v) for v in r["in"]) if "in" in r else None
-        return RequiredIffRule(column=str(r["column"]), values=values)
-    if kind == "item_code":
-        return ItemCodeRule(table=str(arg))
-    if kind == "item_range":
-        r = _mapping(arg, where)
-        _only_keys(r, {"table", "item_column"}, where)
-        return ItemRangeRule(table=str(r["table"]), item_column=str(r["item_column"]))
-    raise ContractError(f"{where}: unknown rule kind {kind!r}")
+    if kind not in _RULE_PARSERS:
+        raise ContractError(f"{where}: unknown rule kind {kind!r}")
+    return _RULE_PARSERS[kind](arg, where)
 
 
 def _parse_column(raw: object, where: str) -> Column:
@@ -505,31 +532,49 @@ def _validate_references(spec: FileSpec, where: str) -> None:
 
     for col in spec.columns:
         for rule in col.rules:
-            if isinstance(rule, DateOrderRule):
-                need(col.name, ("date",), "date_order")
-                need(rule.other, ("date",), "date_order")
-            elif isinstance(rule, RangeRule):
-                if col.type not in ("int", "decimal"):
-                    raise ContractError(f"{where}: range on non-numeric column {col.name!r}")
-                for b in (rule.min, rule.max):
-                    if b is not None and b.year_of is not None:
-                        need(b.year_of, ("date",), "range")
-            elif isinstance(rule, NotInFutureRule):
-                need(col.name, ("date", "timestamp"), "not_in_future_of")
-            elif isinstance(rule, RequiredIffRule):
-                need(rule.column, COLUMN_TYPES, "required_iff")
-                if not col.nullable:
-                    raise ContractError(f"{where}: required_iff on NOT NULL column {col.name!r}")
-            elif isinstance(rule, ItemCodeRule | ItemRangeRule):
-                if rule.table != "items" or not spec.items:
-                    raise ContractError(f"{where}: {rule.kind} needs the file's 'items' table")
-                if isinstance(rule, ItemRangeRule):
-                    need(rule.item_column, ("text",), "item_range")
-                    need(col.name, ("int",), "item_range")
-            elif isinstance(rule, EnumRule):
-                wanted = int if col.type == "int" else str
-                if col.type not in ("int", "text") or not all(isinstance(v, wanted) for v in rule.values):
-                    raise ContractError(f"{where}: enum values must match the type of {col.name}")
+            _check_references(rule, col, spec, need, where)
+
+
+_Need = Callable[[str, tuple[str, ...], str], None]
+
+
+def _check_references(rule: Rule, col: Column, spec: FileSpec, need: _Need, where: str) -> None:
+    """The columns and tables ``rule`` on ``col`` refers to exist and have the types it needs."""
+    if isinstance(rule, DateOrderRule):
+        need(col.name, ("date",), "date_order")
+        need(rule.other, ("date",), "date_order")
+    elif isinstance(rule, RangeRule):
+        _check_range(rule, col, need, where)
+    elif isinstance(rule, NotInFutureRule):
+        need(col.name, ("date", "timestamp"), "not_in_future_of")
+    elif isinstance(rule, RequiredIffRule):
+        need(rule.column, COLUMN_TYPES, "required_iff")
+        if not col.nullable:
+            raise ContractError(f"{where}: required_iff on NOT NULL column {col.name!r}")
+    elif isinstance(rule, ItemCodeRule | ItemRangeRule):
+        _check_items(rule, col, spec, need, where)
+    elif isinstance(rule, EnumRule):
+        wanted = int if col.type == "int" else str
+        if col.type not in ("int", "text") or not all(isinstance(v, wanted) for v in rule.values):
+            raise ContractError(f"{where}: enum values must match the type of {col.name}")
+
+
+def _check_range(rule: RangeRule, col: Column, need: _Need, where: str) -> None:
+    if col.type not in ("int", "decimal"):
+        raise ContractError(f"{where}: range on non-numeric column {col.name!r}")
+    for b in (rule.min, rule.max):
+        if b is not None and b.year_of is not None:
+            need(b.year_of, ("date",), "range")
+
+
+def _check_items(
+    rule: ItemCodeRule | ItemRangeRule, col: Column, spec: FileSpec, need: _Need, where: str
+) -> None:
+    if rule.table != "items" or not spec.items:
+        raise ContractError(f"{where}: {rule.kind} needs the file's 'items' table")
+    if isinstance(rule, ItemRangeRule):
+        need(rule.item_column, ("text",), "item_range")
+        need(col.name, ("int",), "item_range")
 
 
 def _parse_file(name: str, raw: object, where: str) -> FileSpec:
