@@ -349,7 +349,7 @@ from outcomes.settings import load_settings
 from outcomes.warehouse.bootstrap import bootstrap
 settings = load_settings()
 warehouse = bootstrap(settings)
-from outcomes import airflow_env
+from outcomes.runners import airflow_env
 airflow_env.configure(settings, warehouse)
 t = mark("bootstrap", t0)
 from outcomes.contracts.registry import source_names
@@ -425,7 +425,7 @@ from pathlib import Path
 folder = Path(sys.argv[1]); repeats = int(sys.argv[2])
 from outcomes.settings import load_settings
 from outcomes.warehouse.connection import resolve
-from outcomes import airflow_env
+from outcomes.runners import airflow_env
 settings = load_settings()
 airflow_env.configure(settings, resolve(settings, start=True))
 import airflow.sdk  # noqa: F401  (the dag-processor has Airflow imported before it parses a file)

@@ -31,11 +31,12 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from outcomes.ingest.dag import default_args
+from outcomes.orchestration import MAINTENANCE_DAG_ID
+from outcomes.orchestration.defaults import default_args
 
 
 @dag(
-    dag_id="warehouse_maintenance",
+    dag_id=MAINTENANCE_DAG_ID,
     # Every day at 00:30 UTC, before the first ingest (trial, 01:00 UTC).
     schedule="30 0 * * *",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),

@@ -39,7 +39,7 @@ if _SERVER_URL:
 else:
     os.environ.pop("OUTCOMES_WAREHOUSE_URL", None)
 
-from outcomes import airflow_env  # noqa: E402
+from outcomes.runners import airflow_env  # noqa: E402
 from outcomes.settings import Settings, load_settings  # noqa: E402
 from outcomes.warehouse.connection import Warehouse  # noqa: E402
 
@@ -62,9 +62,9 @@ def warehouse(settings: Settings) -> Iterator[Warehouse]:
 @pytest.fixture(scope="session")
 def airflow_ready(settings: Settings, warehouse: Warehouse) -> Settings:
     """The Airflow metadata database migrated; DAGs can run in-process with ``dag.test()``."""
-    from outcomes import orchestration
+    from outcomes.runners import inprocess
 
-    orchestration.prepare(settings)
+    inprocess.prepare(settings)
     return settings
 
 

@@ -2,7 +2,7 @@
 recipient, a broken mail server that hides nothing and leaks no password, and a late source in a
 real DAG run that arrives as an email.
 
-``outcomes.alerts`` imports ``airflow.sdk``: the ``alerts`` fixture imports it only once the
+``outcomes.operations.alerts`` imports ``airflow.sdk``: the ``alerts`` fixture imports it only once the
 ``warehouse`` fixture has put Airflow's settings in the environment (conftest.py).
 """
 
@@ -125,7 +125,7 @@ def smtp() -> Iterator[Mailbox]:
 
 @pytest.fixture
 def alerts(warehouse: Warehouse) -> ModuleType:
-    from outcomes import alerts
+    from outcomes.operations import alerts
 
     return alerts
 
@@ -195,7 +195,7 @@ def test_a_mail_server_that_is_down_hides_no_alert_and_leaks_no_password(
     settings = load_settings()
     email_env(monkeypatch, free_port())  # nothing listens there
     before = len(alert_lines(settings))
-    with caplog.at_level(logging.ERROR, logger="outcomes.alerts"):
+    with caplog.at_level(logging.ERROR, logger="outcomes.operations.alerts"):
         alerts.send(task_failed(alerts))  # does not raise
     assert [a["kind"] for a in alert_lines(settings)[before:]] == ["task_failed"]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -210,7 +210,7 @@ def test_a_wrong_password_is_logged_without_it(
     email_env(monkeypatch, smtp.port)
     wrong = f"smtp://alerts:not-{PASSWORD}@127.0.0.1:{smtp.port}"  # pragma: allowlist secret
     monkeypatch.setenv("OUTCOMES_ALERT_SMTP_URL", wrong)
-    with caplog.at_level(logging.ERROR, logger="outcomes.alerts"):
+    with caplog.at_level(logging.ERROR, logger="outcomes.operations.alerts"):
         alerts.send(task_failed(alerts))
     assert smtp.messages == []
     assert "535" in caplog.text and PASSWORD not in caplog.text
@@ -235,7 +235,7 @@ def test_a_bad_smtp_url_is_a_clear_error_naming_the_variable(
     email_env(monkeypatch, 25)
     monkeypatch.setenv("OUTCOMES_ALERT_SMTP_URL", url.format(password=PASSWORD))
     before = len(alert_lines(settings))
-    with caplog.at_level(logging.ERROR, logger="outcomes.alerts"):
+    with caplog.at_level(logging.ERROR, logger="outcomes.operations.alerts"):
         alerts.send(task_failed(alerts))
     assert len(alert_lines(settings)) == before + 1
     assert "OUTCOMES_ALERT_SMTP_URL" in caplog.text and "not emailed" in caplog.text
@@ -256,13 +256,13 @@ def test_smtp_urls(alerts: ModuleType) -> None:
 def test_a_late_source_in_a_real_dag_run_arrives_by_email(
     tmp_path: Path, airflow_ready: Settings, smtp: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from outcomes import orchestration
+    from outcomes.runners import inprocess
 
     email_env(monkeypatch, smtp.port)
     monkeypatch.setenv("OUTCOMES_LANDING", str(tmp_path))  # nothing will arrive
     monkeypatch.setenv("OUTCOMES_DEADLINE_WELFARE_HOURS", str(2 / 3600))  # two seconds
     monkeypatch.setenv("OUTCOMES_POKE_SECONDS", "0.5")
-    outcome = orchestration.run_dag(load_settings(), "ingest_welfare", conf={"wait": True})
+    outcome = inprocess.run_dag(load_settings(), "ingest_welfare", conf={"wait": True})
     assert outcome.task_states["wait_for_delivery"] == "failed"
     assert len(smtp.messages) == 1
     message = smtp.messages[0].message

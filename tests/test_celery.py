@@ -22,8 +22,8 @@ import pytest
 from support.builds import published_scratch
 from support.cluster import Cluster, redis_available
 
-from outcomes import airflow_env
 from outcomes.contracts.registry import source_names
+from outcomes.runners import airflow_env
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
 from outcomes.warehouse.locks import checksum_sql
@@ -134,8 +134,8 @@ def test_ingest_and_build_under_celery_with_two_workers_publish_the_in_process_r
         [
             sys.executable,
             "-c",
-            "from outcomes import orchestration; from outcomes.settings import load_settings; "
-            "orchestration.prepare(load_settings())",
+            "from outcomes.runners import inprocess; from outcomes.settings import load_settings; "
+            "inprocess.prepare(load_settings())",
         ],
         env=env,
         capture_output=True,
@@ -159,7 +159,7 @@ def test_ingest_and_build_under_celery_with_two_workers_publish_the_in_process_r
         timings["reference"] = time.monotonic() - started
 
         token = cluster.token()
-        from outcomes.standalone import unpause
+        from outcomes.runners.standalone import unpause
 
         unpause(cluster.url, cluster.username, cluster.password)
         runs: dict[str, str] = {}

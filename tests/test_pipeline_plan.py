@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from outcomes.pipeline import backfill_plan
+from outcomes.runners.pipeline import backfill_plan
 
 D = dt.date
 

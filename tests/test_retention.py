@@ -16,7 +16,7 @@ import pytest
 from support.builds import scratch_database
 
 from outcomes.dashboard.snapshots import LATEST, latest, list_snapshots, point_latest, write_snapshot
-from outcomes.retention import (
+from outcomes.operations.retention import (
     DASHBOARD_RETENTION_ENV,
     GX_RETENTION_ENV,
     gx_paths,

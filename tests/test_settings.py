@@ -62,7 +62,7 @@ def test_environment_overrides(tmp_path: Path) -> None:
 def test_the_dags_and_the_package_are_where_the_settings_say() -> None:
     settings = load_settings({})
     assert (settings.dags_folder / "warehouse_maintenance.py").exists()
-    assert (settings.plugins_folder / "outcomes" / "cli.py").exists()
+    assert (settings.plugins_folder / "outcomes" / "cli" / "__init__.py").exists()
 
 
 # -- the declared settings: one home, one parser, the docs held to it ------------------------------

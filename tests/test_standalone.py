@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from support.ports import free_port
 
+from outcomes.runners.standalone import DAG_IDS, api, running_pid
 from outcomes.settings import Settings
-from outcomes.standalone import DAG_IDS, api, running_pid
 
 pytestmark = pytest.mark.slow
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")

@@ -3,7 +3,7 @@
 A block in a Markdown file between ``<!-- BEGIN generated: NAME (make docs) -->`` and
 ``<!-- END generated: NAME -->`` is the output of ``BLOCKS[NAME]``. ``make docs`` (``python -m
 outcomes.docgen``) rewrites every block in ``README.md`` and ``docs/*.md``; ``--check`` exits 1
-naming each file whose blocks are stale (``tests/test_docs.py`` runs it).
+naming each file whose blocks are stale (``tests/test_project_docs.py`` runs it).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from outcomes.settings import Settings
 
 @pytest.fixture(scope="module")
 def build_dag(airflow_ready: Settings) -> Any:
-    from outcomes.orchestration import load_dag
+    from outcomes.runners.inprocess import load_dag
 
     return load_dag(airflow_ready, "build_outcomes")
 
@@ -23,7 +23,7 @@ def watcher_dag(airflow_ready: Settings) -> Any:
     """The same DAG with OUTCOMES_DBT_EXECUTION=watcher: a sensor per model."""
     import os
 
-    from outcomes.orchestration import load_dag
+    from outcomes.runners.inprocess import load_dag
 
     saved = os.environ.get("OUTCOMES_DBT_EXECUTION")
     os.environ["OUTCOMES_DBT_EXECUTION"] = "watcher"
@@ -146,7 +146,7 @@ def test_it_runs_on_every_sources_news_or_nightly(build_dag: Any) -> None:
 
 @pytest.mark.slow
 def test_a_malformed_as_of_is_refused_before_anything_runs(build_dag: Any, settings: Settings) -> None:
-    from outcomes.orchestration import run_dag
+    from outcomes.runners.inprocess import run_dag
 
     try:
         outcome = run_dag(settings, "build_outcomes", conf={"as_of": "21.11.2026"})
@@ -156,3 +156,36 @@ def test_a_malformed_as_of_is_refused_before_anything_runs(build_dag: Any, setti
         assert not outcome.succeeded
         assert outcome.task_states["resolve_as_of"] == "failed"
         assert outcome.task_states["dbt_build"] == "upstream_failed"
+
+
+def test_the_gate_and_the_sensors_say_what_their_failure_means(
+    build_dag: Any, airflow_ready: Settings
+) -> None:
+    """The alert kind is declared on the task (no task id is matched): the gate's failure is a
+    blocked publish, a sensor's a late source, any other task's a task failure."""
+    from outcomes.contracts.registry import ingest_dag_id, source_names
+    from outcomes.orchestration import BUILD_DAG_ID, GATE_TASK_ID
+    from outcomes.orchestration.notifier import GATE_BLOCKED, LATE_DELIVERY, TASK_FAILED, OutcomesNotifier
+    from outcomes.runners.inprocess import load_dag
+
+    def kinds(task: Any) -> list[tuple[str, str | None]]:
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        return [(c.kind, c.source) for c in callbacks if isinstance(c, OutcomesNotifier)]
+
+    assert build_dag.dag_id == BUILD_DAG_ID
+    assert kinds(build_dag.get_task(GATE_TASK_ID)) == [(GATE_BLOCKED, None)]
+    assert kinds(build_dag.get_task("publish")) == [(TASK_FAILED, None)]
+    for source in source_names():
+        ingest = load_dag(airflow_ready, ingest_dag_id(source))
+        assert kinds(ingest.get_task("wait_for_delivery")) == [(LATE_DELIVERY, source)]
+        assert kinds(ingest.get_task("apply_deliveries")) == [(TASK_FAILED, None)]
+
+
+def test_a_notifier_refuses_a_kind_it_does_not_know_and_a_late_source_without_a_name() -> None:
+    from outcomes.orchestration.notifier import LATE_DELIVERY, OutcomesNotifier
+
+    with pytest.raises(ValueError, match="unknown alert kind"):
+        OutcomesNotifier("late")
+    with pytest.raises(ValueError, match="names its source"):
+        OutcomesNotifier(LATE_DELIVERY)

@@ -58,7 +58,7 @@ def test_conventions(dagbag: Any) -> None:
 
 def test_every_task_alerts_through_the_outcomes_notifier(dagbag: Any) -> None:
     """One notifier for every failure (alerts.py): the log, the webhook and email as configured."""
-    from outcomes.alerts import OutcomesNotifier
+    from outcomes.orchestration.notifier import OutcomesNotifier
 
     missing = []
     for dag_id, dag in dagbag.dags.items():

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from support.deliveries import enrolment_row, write_delivery
 
-from outcomes import orchestration
 from outcomes.contracts.registry import source as registered
 from outcomes.contracts.registry import source_names
+from outcomes.runners import inprocess
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
 
@@ -21,7 +21,7 @@ from outcomes.warehouse.connection import Warehouse
 @pytest.mark.parametrize("source", source_names())
 def test_each_source_has_its_contract_schedule(airflow_ready: Settings, source: str) -> None:
     spec = registered(source)
-    dag = orchestration.load_dag(airflow_ready, f"ingest_{source}")
+    dag = inprocess.load_dag(airflow_ready, f"ingest_{source}")
     assert dag.timetable.expression == spec.schedule
     assert dag.catchup is False and dag.max_active_runs == 1
     sensor = dag.get_task("wait_for_delivery")
@@ -58,7 +58,7 @@ def test_the_asset_is_emitted_only_when_raw_changed(
         tmp_path, "trial", "20250601T0100Z-61", {"enrolment.csv": [enrolment_row("AST-001", 980_001)]}
     )
     before = asset_events(warehouse, "raw_trial")
-    first = orchestration.run_dag(load_settings(), "ingest_trial", conf={"wait": False})
+    first = inprocess.run_dag(load_settings(), "ingest_trial", conf={"wait": False})
     assert first.succeeded and first.task_states["announce"] == "success"
     assert asset_events(warehouse, "raw_trial") == before + 1
 
@@ -67,6 +67,6 @@ def test_the_asset_is_emitted_only_when_raw_changed(
     for path in (tmp_path / "trial" / "20250601T0100Z-61").iterdir():
         content = path.read_bytes().replace(b"20250601T0100Z-61", b"20250608T0100Z-61")
         (tmp_path / "trial" / "20250608T0100Z-61" / path.name).write_bytes(content)
-    second = orchestration.run_dag(load_settings(), "ingest_trial", conf={"wait": False})
+    second = inprocess.run_dag(load_settings(), "ingest_trial", conf={"wait": False})
     assert second.succeeded and second.task_states["announce"] == "skipped"
     assert asset_events(warehouse, "raw_trial") == before + 1

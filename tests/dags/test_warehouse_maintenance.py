@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from outcomes import orchestration
 from outcomes.contracts.registry import source_names
+from outcomes.runners import inprocess
 from outcomes.settings import Settings
 from outcomes.warehouse.bootstrap import current_revision, head_revision
 from outcomes.warehouse.connection import Warehouse
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_shape_migrate_first_then_three_tasks_side_by_side(airflow_ready: Settings) -> None:
-    dag = orchestration.load_dag(airflow_ready, "warehouse_maintenance")
+    dag = inprocess.load_dag(airflow_ready, "warehouse_maintenance")
     assert {t.task_id for t in dag.tasks} == {
         "migrate_warehouse",
         "purge_pending",
@@ -56,7 +56,7 @@ def late_alerts(settings: Settings) -> list[dict[str, Any]]:
 
 def test_maintenance_dag_migrates_and_is_idempotent(airflow_ready: Settings, warehouse: Warehouse) -> None:
     before = len(late_alerts(airflow_ready))
-    first = orchestration.run_dag(airflow_ready, "warehouse_maintenance")
+    first = inprocess.run_dag(airflow_ready, "warehouse_maintenance")
     assert first.succeeded, first
     assert first.task_states == dict.fromkeys(
         ("migrate_warehouse", "purge_pending", "check_sources", "prune_state"), "success"
@@ -73,6 +73,6 @@ def test_maintenance_dag_migrates_and_is_idempotent(airflow_ready: Settings, war
     assert set(pruned) == {"dashboards", "gx_results", "bytes_freed"}
     assert pruned["bytes_freed"] == pruned["dashboards"]["bytes"] + pruned["gx_results"]["bytes"]
 
-    second = orchestration.run_dag(airflow_ready, "warehouse_maintenance")
+    second = inprocess.run_dag(airflow_ready, "warehouse_maintenance")
     assert second.succeeded, second
     assert current_revision(warehouse) == head_revision()

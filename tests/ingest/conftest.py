@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from ingest_kit import KEY, connect, run_ingest
 
-from outcomes.orchestration import DagRunOutcome
+from outcomes.runners.inprocess import DagRunOutcome
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
 

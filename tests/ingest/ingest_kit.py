@@ -31,7 +31,7 @@ from outcomes.contracts.registry import sources
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.ingest.service import THRESHOLD_ENV
 from outcomes.ingest.storage import raw_table
-from outcomes.orchestration import DagRunOutcome, run_dag
+from outcomes.runners.inprocess import DagRunOutcome, run_dag
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
 

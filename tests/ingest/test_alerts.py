@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.deliveries import fnr, prom_rows, write_delivery
 
-from outcomes import orchestration
+from outcomes.runners import inprocess
 from outcomes.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_a_late_source_fails_its_sensor_and_alerts(
     monkeypatch.setenv("OUTCOMES_DEADLINE_WELFARE_HOURS", str(2 / 3600))  # two seconds
     monkeypatch.setenv("OUTCOMES_POKE_SECONDS", "0.5")
     before = len(alerts(airflow_ready))
-    outcome = orchestration.run_dag(load_settings(), "ingest_welfare", conf={"wait": True})
+    outcome = inprocess.run_dag(load_settings(), "ingest_welfare", conf={"wait": True})
     assert outcome.state == "failed"
     assert outcome.task_states["wait_for_delivery"] == "failed"
     new = alerts(airflow_ready)[before:]
@@ -74,7 +74,7 @@ def test_a_quarantined_delivery_alerts_with_a_hint_and_posts_to_the_webhook(
     rows = [{**row, "fnr": bad[:-1] + str((int(bad[-1]) + 1) % 10)} for row in prom_rows("ALRT1", 970_001)]
     write_delivery(tmp_path, "registry", "20250501T0200Z-51", {"proms.csv": rows})
     before = len(alerts(airflow_ready))
-    outcome = orchestration.run_dag(load_settings(), "ingest_registry", conf={"wait": False})
+    outcome = inprocess.run_dag(load_settings(), "ingest_registry", conf={"wait": False})
     assert outcome.succeeded  # a quarantine is news, not a crash: the run goes on
     new = alerts(airflow_ready)[before:]
     assert [a["kind"] for a in new] == ["quarantined_delivery"]

@@ -46,7 +46,7 @@ from ingest_kit import (
 
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.service import apply_source, loader_connection
-from outcomes.orchestration import DagRunOutcome, load_dag
+from outcomes.runners.inprocess import DagRunOutcome, load_dag
 from outcomes.settings import Settings, load_settings
 
 Ingest = Callable[..., DagRunOutcome]

@@ -30,9 +30,9 @@ from outcomes.ingest.freshness import (
 from outcomes.ingest.landing import complete_deliveries
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
+from outcomes.operations.status import Status, WarehouseStatus, collect_status, render_status
 from outcomes.quality.config import freshness_defaults, load_gate_config
 from outcomes.settings import Settings, load_settings
-from outcomes.status import Status, WarehouseStatus, collect_status, render_status
 from outcomes.warehouse.connection import Warehouse
 
 UTC = dt.UTC

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from support.deliveries import enrolment_row, fnr, prom_rows, write_delivery
 
-from outcomes import orchestration
+from outcomes.runners import inprocess
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
 
@@ -70,7 +70,7 @@ def test_ingest_runs_leave_no_fnr_in_logs_xcoms_or_metadata(
 
     settings = load_settings()
     for dag_id in ("ingest_trial", "ingest_registry"):
-        outcome = orchestration.run_dag(settings, dag_id, conf={"wait": False})
+        outcome = inprocess.run_dag(settings, dag_id, conf={"wait": False})
         assert outcome.succeeded, outcome
     needles = [fnr(n) for n in (enrolled, outsider, 940_004, 940_005, 940_006)] + [invalid]
 

@@ -35,7 +35,7 @@ from ingest_kit import (
 from outcomes.contracts.registry import fnr_keyed_sources
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.service import loader_connection
-from outcomes.orchestration import DagRunOutcome
+from outcomes.runners.inprocess import DagRunOutcome
 from outcomes.settings import Settings
 
 ELEVEN_DIGITS = re.compile(r"(?=(\d{11}))")

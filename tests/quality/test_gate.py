@@ -306,7 +306,7 @@ def test_a_failed_value_check_shows_examples_of_its_unexpected_values(
     )
     # both runs are kept in the GX context: the build's, and the failed expectation's again
     # (validations/<suite, a folder per dot>/<run name = build id>/...)
-    from outcomes.retention import gx_paths
+    from outcomes.operations.retention import gx_paths
 
     results = gx_paths(settings)[1]
     runs = {".".join(path.relative_to(results).parts[:-1]) for path in results.rglob(report.build_id)}

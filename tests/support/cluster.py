@@ -151,7 +151,7 @@ class Cluster:
         return str(answer["access_token"])
 
     def api(self, method: str, path: str, token: str | None, body: dict[str, Any] | None = None) -> Any:
-        from outcomes.standalone import api
+        from outcomes.runners.standalone import api
 
         return api(self.url, method, path, token, body)
 

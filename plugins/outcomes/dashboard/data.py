@@ -13,7 +13,7 @@ from typing import Any
 
 from outcomes.contracts.registry import source_names
 from outcomes.warehouse.connection import Role, Warehouse
-from outcomes.warehouse.publish import schema_build_id
+from outcomes.warehouse.publish import latest_published, schema_build_id
 
 HORIZONS = (3, 6, 12, 18, 24)
 DAYS_PER_MONTH = 365.25 / 12
@@ -63,9 +63,7 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
         conn.execute(sql.SQL("set local role {}").format(sql.Identifier(Role.ANALYST)))
         build_id = schema_build_id(conn, schema)
         if build_id is None and schema == "marts":
-            last = conn.execute(
-                "select build_id from meta.published_builds order by published_at desc limit 1"
-            ).fetchone()
+            last = latest_published(conn)
             build_id = last["build_id"] if last else None
         build = conn.execute(
             "select * from meta.published_builds where build_id = %s", (build_id,)

@@ -63,7 +63,7 @@ def run_demo(
 
     _demo_key(settings)
     console.print("[bold]2.[/] the pipeline, in-process")
-    from outcomes.pipeline import run_pipeline
+    from outcomes.runners.pipeline import run_pipeline
     from outcomes.warehouse.connection import Role, resolve
 
     result = run_pipeline(settings, console)

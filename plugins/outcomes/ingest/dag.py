@@ -15,22 +15,13 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, task
 
-from outcomes.alerts import OutcomesNotifier
-from outcomes.assets import raw_asset
 from outcomes.contracts.registry import describe_schedule, ingest_dag_id
 from outcomes.contracts.registry import source as registered
 from outcomes.ingest.sensors import DeliverySensor
+from outcomes.orchestration.assets import raw_asset
+from outcomes.orchestration.defaults import default_args
+from outcomes.orchestration.notifier import LATE_DELIVERY, OutcomesNotifier
 from outcomes.settings import MANUAL, setting
-
-
-def default_args() -> dict[str, Any]:
-    """Retries and the failure alert every task of the project's DAGs gets."""
-    return {
-        "owner": "outcomes",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=setting("OUTCOMES_RETRY_DELAY_SECONDS")),
-        "on_failure_callback": OutcomesNotifier(),
-    }
 
 
 def schedule_for(source: str) -> str | None:
@@ -99,6 +90,8 @@ def build_ingest_dag(source: str) -> DAG:
             deadline=deadline,
             poke_interval=poke_seconds,
             doc_md="Waits for a complete delivery (its `_manifest.json`) not yet applied.",
+            # its timeout is the source being late: that alert, not a task failure
+            on_failure_callback=OutcomesNotifier(LATE_DELIVERY, source=source),
         )
 
         @task

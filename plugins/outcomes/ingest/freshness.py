@@ -178,7 +178,7 @@ def hint(source: str) -> str:
 
 def alert_late(results: Iterable[SourceFreshness]) -> int:
     """One ``late_delivery`` alert per late source; returns how many were sent."""
-    from outcomes import alerts
+    from outcomes.operations import alerts
 
     sent = 0
     for result in results:

@@ -10,8 +10,8 @@ log = logging.getLogger(__name__)
 
 def apply_deliveries(source: str) -> list[dict[str, Any]]:
     """Apply every complete, not yet applied delivery of ``source``; one summary per delivery."""
-    from outcomes import alerts
     from outcomes.ingest.service import apply_source
+    from outcomes.operations import alerts
     from outcomes.settings import load_settings
 
     outcomes = [o for o in apply_source(load_settings(), source) if o.status != "skipped"]

@@ -67,19 +67,6 @@ def last_gate_run(warehouse: Warehouse) -> GateRun | None:
     )
 
 
-def last_published(warehouse: Warehouse) -> dict[str, Any] | None:
-    """The latest row of ``meta.published_builds``, or None before the first publish."""
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(warehouse.url(), row_factory=dict_row) as conn:
-        if conn.execute("select to_regclass('meta.published_builds') as t").fetchone()["t"] is None:  # type: ignore[index]
-            return None
-        return conn.execute(
-            "select * from meta.published_builds order by published_at desc limit 1"
-        ).fetchone()
-
-
 def headline(run: GateRun) -> str:
     colour = {"passed": "green", "warned": "yellow", "blocked": "red"}[run.status]
     fate = "published" if run.published else "NOT published: the marts are unchanged"

@@ -44,7 +44,7 @@ def quality_gate(
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from outcomes import alerts
+    from outcomes.operations import alerts
     from outcomes.quality.gate import record, run_gate
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import resolve

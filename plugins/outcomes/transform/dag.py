@@ -12,7 +12,7 @@ marts, served in the Airflow UI).
 
 Nothing here touches a database or imports dbt at parse time: Cosmos reads the manifest
 (``LoadMode.DBT_MANIFEST``), and the connection reaches dbt through the ``OUTCOMES_DBT_*``
-variables of the task's environment (``outcomes.airflow_env``), never through the DAG.
+variables of the task's environment (``outcomes.runners.airflow_env``), never through the DAG.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from outcomes.assets import RAW_ASSETS
-from outcomes.ingest.dag import default_args
+from outcomes.orchestration import BUILD_DAG_ID, GATE_TASK_ID
+from outcomes.orchestration.assets import RAW_ASSETS
+from outcomes.orchestration.defaults import default_args
+from outcomes.orchestration.notifier import GATE_BLOCKED, OutcomesNotifier
 from outcomes.settings import MANUAL, load_settings, setting
 
 AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
@@ -138,7 +140,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
     mode = execution_mode()
 
     @dag(
-        dag_id="build_outcomes",
+        dag_id=BUILD_DAG_ID,
         schedule=build_schedule(),
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         catchup=False,
@@ -179,7 +181,12 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
 
             return tasks.start_build()
 
-        @task(execution_timeout=dt.timedelta(minutes=30))
+        # its failure is the gate blocking the publish: that alert, listing every failed expectation
+        @task(
+            task_id=GATE_TASK_ID,
+            execution_timeout=dt.timedelta(minutes=30),
+            on_failure_callback=OutcomesNotifier(GATE_BLOCKED),
+        )
         def quality_gate(
             build_id: str, as_of: str, params: dict[str, Any] | None = None, run_id: str | None = None
         ) -> dict[str, Any]:

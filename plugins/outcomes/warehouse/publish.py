@@ -80,6 +80,30 @@ def schema_build_id(conn: Any, schema: str) -> str | None:
     return found.group(1) if found else None
 
 
+def latest_published(conn: Any) -> dict[str, Any] | None:
+    """The build ``marts`` holds now: the latest row of ``meta.published_builds`` (every column),
+    or None before the first publish (or before the migrations). The one reader of it: the status,
+    the dashboard and the backfill's "where were the marts" all ask here, on their own connection
+    (so a caller's transaction sees the same build as its other reads)."""
+    from psycopg.rows import dict_row
+
+    cur = conn.cursor(row_factory=dict_row)
+    if cur.execute("select to_regclass('meta.published_builds') as t").fetchone()["t"] is None:
+        return None
+    row: dict[str, Any] | None = cur.execute(
+        "select * from meta.published_builds order by published_at desc limit 1"
+    ).fetchone()
+    return row
+
+
+def latest_published_build(warehouse: Warehouse) -> dict[str, Any] | None:
+    """:func:`latest_published` on a connection of its own."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url()) as conn:
+        return latest_published(conn)
+
+
 def schema_tables(conn: Any, schema: str) -> list[str]:
     rows = conn.execute(
         "select tablename from pg_tables where schemaname = %s order by tablename", (schema,)

@@ -38,7 +38,7 @@ def check_sources(warehouse: Warehouse | None = None) -> dict[str, Any]:
 def prune_state(warehouse: Warehouse | None = None) -> dict[str, Any]:
     """Delete dashboard snapshots and GX validation results past their retention (the latest and
     newest snapshot, locked as-of dates and the newest gate run are kept); returns counts and bytes."""
-    from outcomes.retention import prune_state as prune
+    from outcomes.operations.retention import prune_state as prune
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import resolve
 

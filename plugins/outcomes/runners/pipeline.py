@@ -12,20 +12,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts.registry import ingest_dag_id, source_names
+from outcomes.orchestration import BUILD_DAG_ID, GATE_TASK_ID, MAINTENANCE_DAG_ID
 from outcomes.settings import Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from outcomes.orchestration import DagRunOutcome
+    from outcomes.runners.inprocess import DagRunOutcome
 
 #: (DAG id, run conf) in the order a night runs them: maintenance, each source's ingest in the
 #: contract's order, the build. The ingest DAGs do not wait for deliveries: they apply whatever is
 #: complete in the landing zone now.
 PIPELINE: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("warehouse_maintenance", {}),
+    (MAINTENANCE_DAG_ID, {}),
     *((ingest_dag_id(source), {"wait": False}) for source in source_names()),
-    ("build_outcomes", {}),
+    (BUILD_DAG_ID, {}),
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_GATE_BLOCKED = 0, 1, 2, 3
@@ -48,8 +49,7 @@ class PipelineResult:
     def gate_blocked(self) -> bool:
         """The build failed at the quality gate (and nowhere else)."""
         return any(
-            run.dag_id == "build_outcomes" and run.task_states.get("quality_gate") == "failed"
-            for run in self.runs
+            run.dag_id == BUILD_DAG_ID and run.task_states.get(GATE_TASK_ID) == "failed" for run in self.runs
         )
 
 
@@ -59,7 +59,7 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
     ``as_of`` is for the build stage (the ingest DAGs apply every complete delivery).
     """
     steps = [
-        (dag_id, {**conf, "as_of": as_of.isoformat()} if dag_id == "build_outcomes" and as_of else conf)
+        (dag_id, {**conf, "as_of": as_of.isoformat()} if dag_id == BUILD_DAG_ID and as_of else conf)
         for dag_id, conf in PIPELINE
     ]
     return _run(settings, console, steps, ledger=True)
@@ -74,7 +74,7 @@ def run_builds(
     stops at the first failure. ``drift_reason`` lets the gate's drift checks warn instead of block
     (a backfill moves the numbers by design)."""
     conf: dict[str, Any] = {"drift_reason": drift_reason} if drift_reason else {}
-    steps = [("build_outcomes", {**conf, "as_of": day.isoformat()}) for day in as_ofs]
+    steps = [(BUILD_DAG_ID, {**conf, "as_of": day.isoformat()}) for day in as_ofs]
     return _run(settings, console, steps, ledger=False)
 
 
@@ -96,32 +96,25 @@ def backfill_plan(
 
 def newest_published_as_of(settings: Settings) -> dt.date | None:
     """The as-of date of the build ``marts`` holds now (the latest publish), or None."""
-    import psycopg
-
     from outcomes.warehouse.connection import resolve
+    from outcomes.warehouse.publish import latest_published_build
 
-    warehouse = resolve(settings, start=True)
-    with psycopg.connect(warehouse.url()) as conn:
-        if conn.execute("select to_regclass('meta.published_builds')").fetchone() == (None,):
-            return None
-        row = conn.execute(
-            "select as_of_date from meta.published_builds order by published_at desc limit 1"
-        ).fetchone()
-    return row[0] if row else None
+    build = latest_published_build(resolve(settings, start=True))
+    return build["as_of_date"] if build else None
 
 
 def _run(
     settings: Settings, console: Console, steps: list[tuple[str, dict[str, Any]]], *, ledger: bool
 ) -> PipelineResult:
-    from outcomes import orchestration
+    from outcomes.runners import inprocess
 
     started = time.monotonic()
-    warehouse = orchestration.prepare(settings)
+    warehouse = inprocess.prepare(settings)
     console.print(f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})")
     console.print(f"landing   {settings.landing}")
     result = PipelineResult()
     for dag_id, conf in steps:
-        outcome = orchestration.run_dag(settings, dag_id, conf=conf)
+        outcome = inprocess.run_dag(settings, dag_id, conf=conf)
         result.runs.append(outcome)
         colour = "green" if outcome.succeeded else "red"
         tasks = ", ".join(f"{t} {s}" for t, s in outcome.task_states.items())
@@ -132,7 +125,7 @@ def _run(
     result.seconds = time.monotonic() - started
     if ledger:
         _print_ledger(settings, console)
-    if any(run.dag_id == "build_outcomes" for run in result.runs):
+    if any(run.dag_id == BUILD_DAG_ID for run in result.runs):
         _print_gate(warehouse, console, failures_only=not result.gate_blocked)
     return result
 
@@ -154,7 +147,7 @@ def _print_gate(warehouse: Any, console: Console, *, failures_only: bool) -> Non
 
 
 def _print_ledger(settings: Settings, console: Console) -> None:
-    from outcomes.deliveries import ledger_summary
+    from outcomes.operations.deliveries import ledger_summary
 
     for line in ledger_summary(settings):
         console.print(f"  {line}")

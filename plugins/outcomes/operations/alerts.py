@@ -1,7 +1,7 @@
 """Alerts: one way out for every failure and every quarantined or late delivery.
 
-``send(alert)`` is the only way out; ``OutcomesNotifier`` (every task's failure callback) and the
-ingest and gate tasks call it. It has three channels:
+``send(alert)`` is the only way out; the DAGs' notifier (``outcomes.orchestration.notifier``, every
+task's failure callback) and the ingest and gate tasks call it. It has three channels:
 
 - **the alerts log**, always: one JSON line appended to ``$OUTCOMES_HOME/alerts.log`` (what
   ``outcomes status`` shows, and all the demo uses). It is written first, so a channel being down
@@ -29,10 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from airflow.sdk import BaseNotifier
-
 from outcomes.settings import SettingError, load_settings, setting
-from outcomes.warehouse.connection import redact_key_values
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -189,39 +186,6 @@ def email_alert(alert: Alert, recipients: list[str]) -> None:
         return
     if refused:
         log.error("the mail server refused the alert for %s", ", ".join(sorted(refused)))
-
-
-class OutcomesNotifier(BaseNotifier):
-    """Airflow notifier for DAG and task failures; a timed-out delivery sensor is a late source."""
-
-    def notify(self, context: Any) -> None:
-        ti = context.get("task_instance") or context.get("ti")
-        dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
-        task_id = getattr(ti, "task_id", None)
-        run_id = getattr(ti, "run_id", None) or getattr(context.get("dag_run"), "run_id", None)
-        error = redact_key_values(str(context.get("exception") or "")) or None
-        details = {
-            "dag_id": dag_id,
-            "task_id": task_id,
-            "run_id": run_id,
-            "error": error,
-        }
-        if task_id == "wait_for_delivery":
-            source = str(dag_id).removeprefix("ingest_")
-            send(
-                Alert(
-                    "late_delivery",
-                    f"source {source} is late: no complete delivery before the deadline",
-                    {**details, "source": source},
-                )
-            )
-            return
-        if task_id == "quality_gate":
-            # the exception lists every failed expectation with its observed value
-            send(Alert("gate_blocked", f"{dag_id}: the publish was blocked; {error}", details))
-            return
-        where = f"{dag_id}.{task_id}" if task_id else str(dag_id)
-        send(Alert("task_failed", f"{where} failed: {error or 'see the task log'}", details))
 
 
 def quarantined(source: str, outcomes: list[dict[str, Any]]) -> None:

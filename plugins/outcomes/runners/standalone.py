@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from outcomes.contracts.registry import ingest_dag_id, source_names
+from outcomes.orchestration import BUILD_DAG_ID, MAINTENANCE_DAG_ID
 from outcomes.settings import Settings
 
 #: The DAGs ``up`` unpauses (new DAGs start paused: AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION).
 DAG_IDS = (
-    "warehouse_maintenance",
+    MAINTENANCE_DAG_ID,
     *(ingest_dag_id(source) for source in source_names()),
-    "build_outcomes",
+    BUILD_DAG_ID,
 )
 
 
@@ -77,13 +78,13 @@ def _password(settings: Settings, username: str) -> str | None:
 
 def up(settings: Settings, timeout_seconds: float = 240) -> Running:
     """Start ``airflow standalone`` in the background (or find it running) and unpause the DAGs."""
-    from outcomes import airflow_env, orchestration
+    from outcomes.runners import airflow_env, inprocess
 
     url = f"http://localhost:{_port()}"
     log = settings.airflow_home / "standalone.log"
     pid = running_pid(settings)
     if pid is None:
-        orchestration.prepare(settings)
+        inprocess.prepare(settings)
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
         # tasks report to the API server's execution API: on the port it listens on
         os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{url}/execution/")

@@ -38,7 +38,7 @@ class DagRunOutcome:
 
 def prepare(settings: Settings) -> Warehouse:
     """Warehouse bootstrapped, Airflow configured for this project and its metadata DB migrated."""
-    from outcomes import airflow_env
+    from outcomes.runners import airflow_env
     from outcomes.transform.dbt import ensure_manifest
     from outcomes.warehouse.bootstrap import bootstrap
 

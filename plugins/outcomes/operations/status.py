@@ -124,7 +124,7 @@ def _ledger(settings: Settings, warehouse: WarehouseStatus) -> list[str]:
         return []
     if warehouse.revision == "0001":  # the ledger arrived with migration 0002
         return []
-    from outcomes.deliveries import ledger_summary
+    from outcomes.operations.deliveries import ledger_summary
 
     return ledger_summary(settings)
 
@@ -154,11 +154,12 @@ def _alerts(settings: Settings, last: int = 5) -> list[str]:
 def _gate(settings: Settings, warehouse: WarehouseStatus) -> tuple[GateRun | None, dict[str, Any] | None]:
     if not warehouse.running or warehouse.revision is None or warehouse.revision < "0004":
         return None, None
-    from outcomes.quality.results import last_gate_run, last_published
+    from outcomes.quality.results import last_gate_run
     from outcomes.warehouse.connection import resolve
+    from outcomes.warehouse.publish import latest_published_build
 
     resolved = resolve(settings, start=False)
-    return last_gate_run(resolved), last_published(resolved)
+    return last_gate_run(resolved), latest_published_build(resolved)
 
 
 def collect_status(settings: Settings) -> Status:

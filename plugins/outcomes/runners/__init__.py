@@ -1,0 +1,3 @@
+"""The ways to run the project's DAGs: in-process (``dag.test()``: ``outcomes run``, ``demo`` and the
+tests), the nightly job in that process (``pipeline``), ``airflow standalone`` in the background
+(``make up``), and the Airflow settings they all start from (``airflow_env``)."""
