@@ -1,15 +1,16 @@
-"""Settings in effect, from the environment: one namespaced prefix, ``OUTCOMES_``, declared here.
+"""Settings in effect, from the environment: one namespaced prefix, ``OUTCOMES_``.
 
 Everything the project needs to know about its deployment comes from environment variables (see
 ``.env.example``); nothing is read from the repository that a deployment should choose. Every
-``OUTCOMES_*`` variable a deployment may set is declared once, in :data:`DECLARED` (its section,
-kind, default and doc), and read through :func:`setting`, the one parser: a bad value is refused
-with one error that names the variable, the value and what was expected. The settings table of
-docs/operations.md, ``.env.example`` and ``outcomes env --all`` are checked against :data:`DECLARED` by
-``tests/test_settings.py``.
+``OUTCOMES_*`` variable a deployment may set is declared once, in ``settings.toml`` beside this
+module (its section, kind, default and doc; :data:`DECLARED`), and read through :func:`setting`,
+the one parser: a bad value is refused with one error that names the variable, the value and what
+was expected. The settings table of docs/operations.md, ``.env.example`` and ``outcomes env --all``
+are checked against the declarations by ``tests/test_settings.py``.
 
 This module is imported by the CLI before anything heavy, so it must stay cheap (standard library
-only; the per-source defaults are read from the contract on first use).
+only, ``tomllib`` for the declarations; the per-source defaults are read from the contract on first
+use).
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class Setting:
     maximum: float | None = None
     #: Per-source settings: the attribute of the source's contract entry that is the default.
     contract_fact: str | None = None
+    #: The default is this entry of the contract's ``defaults`` (one home for it: the contract).
+    contract_default: str | None = None
     #: ``.env.example`` shows this value (the default, where it helps to see it); else empty.
     example: str = ""
 
@@ -185,14 +188,10 @@ class Setting:
             from outcomes.contracts.registry import source
 
             return getattr(source(_source_of(self.name, name)), self.contract_fact)
-        if self.name == "OUTCOMES_PENDING_RETENTION_DAYS":
+        if self.contract_default is not None:
             from outcomes.contracts import load_contract
 
-            return load_contract().defaults.pending_retention_days
-        if self.name == "OUTCOMES_QUARANTINE_THRESHOLD":
-            from outcomes.contracts import load_contract
-
-            return load_contract().defaults.quarantine_threshold
+            return getattr(load_contract().defaults, self.contract_default)
         return self.default
 
     def describe_default(self) -> str:
@@ -209,294 +208,20 @@ def _source_of(template: str, name: str) -> str:
     return name[len(prefix) : len(name) - len(suffix)].lower()
 
 
-def _gate(bound: str, default: float, doc: str, *, whole: bool = False) -> Setting:
-    return Setting(
-        f"OUTCOMES_GATE_{bound}", "gate", "int" if whole else "number", doc, default=default, minimum=0
+def _declarations() -> tuple[tuple[Setting, ...], dict[str, str]]:
+    """Every setting of ``settings.toml`` beside this module, and the internal variables."""
+    import tomllib
+
+    raw = tomllib.loads(Path(__file__).with_name("settings.toml").read_text(encoding="utf-8"))
+    settings = tuple(
+        Setting(**{**entry, "choices": tuple(entry.get("choices", ()))}) for entry in raw["setting"]
     )
+    return settings, dict(raw["internal"])
 
 
-DECLARED: tuple[Setting, ...] = (
-    # warehouse
-    Setting(
-        "OUTCOMES_HOME",
-        "warehouse",
-        "path",
-        "state: embedded PostgreSQL, Airflow home, snapshots",
-        default_doc="`.outcomes/` in the checkout",
-    ),
-    Setting(
-        "OUTCOMES_WAREHOUSE_URL",
-        "warehouse",
-        "url",
-        "an external PostgreSQL (a role that may create databases and roles), e.g. "
-        "`postgresql://outcomes_admin:<password>@db:5432/outcomes`",
-        default_doc="the embedded one",
-    ),
-    Setting(
-        "OUTCOMES_PROJECT_DIR",
-        "warehouse",
-        "path",
-        "the project tree (`dags/`, `plugins/`, `dbt_project/`)",
-        default_doc="the checkout the package lives in",
-    ),
-    Setting(
-        "OUTCOMES_AIRFLOW_PARALLELISM",
-        "warehouse",
-        "int",
-        "Airflow task slots (size for the machine: 4 on 2 cores)",
-        default=4,
-        minimum=1,
-        example="4",
-    ),
-    # ingest
-    Setting(
-        "OUTCOMES_LANDING",
-        "ingest",
-        "text",
-        "landing root, a path or an fsspec URL (`file://`, `sftp://`, `s3://`)",
-        default_doc="`$OUTCOMES_HOME/landing`",
-    ),
-    Setting(
-        "OUTCOMES_LANDING_CONN_ID",
-        "ingest",
-        "text",
-        "the Airflow connection with the landing zone's credentials (sftp, s3)",
-    ),
-    Setting(
-        "OUTCOMES_PSEUDONYM_KEY",
-        "ingest",
-        "secret",
-        "the secret of the fnr pseudonyms (HMAC-SHA-256), at least 32 characters; or "
-        "`OUTCOMES_PSEUDONYM_KEY_FILE`, or the Airflow connection `outcomes_pseudonym` (its password)",
-        default_doc="none: required outside the demo",
-    ),
-    Setting(
-        "OUTCOMES_PSEUDONYM_KEY_FILE",
-        "ingest",
-        "path",
-        "a file holding that key instead (the demo writes `$OUTCOMES_HOME/pseudonym.key`, mode 0600)",
-    ),
-    Setting(
-        "OUTCOMES_QUARANTINE_THRESHOLD",
-        "ingest",
-        "number",
-        "share of bad rows above which a whole delivery is quarantined (0.05 = 5 %)",
-        default_doc="the contract's `quarantine_threshold` (0.05)",
-        minimum=0,
-        maximum=1,
-        example="0.05",
-    ),
-    # schedules
-    Setting(
-        f"OUTCOMES_SCHEDULE_{SOURCE}",
-        "schedules",
-        "schedule",
-        "cron schedule (UTC) of `ingest_<source>`; `manual`: no schedule, triggered runs only "
-        "(UI, REST API, `outcomes run`)",
-        default_doc="the contract's (see DAGs)",
-        contract_fact="schedule",
-    ),
-    Setting(
-        f"OUTCOMES_DEADLINE_{SOURCE}_HOURS",
-        "schedules",
-        "number",
-        "how long `ingest_<source>` waits for a delivery before it fails and alerts: the source is late",
-        default_doc="the contract's (see DAGs)",
-        contract_fact="deadline_hours",
-        minimum=0,
-    ),
-    Setting(
-        "OUTCOMES_SCHEDULE_BUILD",
-        "schedules",
-        "schedule",
-        "nightly cron (UTC) of `build_outcomes` (it also runs when every source has news); `manual`: "
-        "only when every source has news, or triggered",
-        default="0 5 * * *",
-    ),
-    Setting(
-        "OUTCOMES_POKE_SECONDS",
-        "schedules",
-        "number",
-        "seconds between a waiting sensor's looks at the landing zone",
-        default=60,
-        minimum=0.1,
-    ),
-    Setting(
-        "OUTCOMES_RETRY_DELAY_SECONDS",
-        "schedules",
-        "number",
-        "seconds between a failed task's retries (each task is retried twice)",
-        default=300,
-        minimum=0,
-    ),
-    # dbt
-    Setting(
-        "OUTCOMES_DBT_EXECUTION",
-        "dbt",
-        "choice",
-        "how Cosmos runs dbt in `build_outcomes`: `build` (one `dbt build` task), `watcher` (one "
-        "`dbt build`, a sensor per model) or `local` (one dbt task per model); see [DAGs](#dags)",
-        default="build",
-        choices=("build", "watcher", "local"),
-    ),
-    Setting(
-        "OUTCOMES_DBT_THREADS",
-        "dbt",
-        "int",
-        "dbt's threads: models and tests built at once",
-        default=4,
-        minimum=1,
-    ),
-    # gate
-    _gate(
-        "MAX_ROW_CHANGE_PCT",
-        25.0,
-        "a mart's row count may change by at most this share (%) from the published build",
-    ),
-    _gate(
-        "MAX_ITT_RATE_CHANGE_PP",
-        10.0,
-        "an ITT rate (study, arm, horizon) may move at most this many percentage points",
-    ),
-    _gate(
-        "MAX_COMPLETE_CASE_RATE_CHANGE_PP",
-        15.0,
-        "a complete-case rate may move at most this many points, where both builds know at least "
-        "`OUTCOMES_GATE_MIN_KNOWN_FOR_RATE_DRIFT`",
-    ),
-    _gate(
-        "MIN_KNOWN_FOR_RATE_DRIFT",
-        20,
-        "participants both builds must know for the complete-case drift check",
-        whole=True,
-    ),
-    _gate(
-        "MAX_CHECKPOINT_DISAGREEMENT_PCT",
-        10.0,
-        "checkpoints whose status disagrees with the job rows on their date (%, warn)",
-    ),
-    _gate("FULL_TIME_HOURS", 37.5, "weekly hours from which a job counts as full time"),
-    _gate(
-        "MAX_FULL_TIME_ON_FULL_DISABILITY",
-        0,
-        "participant-months with a full-time job during 100 % uføretrygd (warn)",
-        whole=True,
-    ),
-    _gate("MIN_BASELINE_QUESTIONNAIRE_PCT", 80.0, "share (%) of participants with a baseline questionnaire"),
-    _gate(
-        "MIN_FOLLOWUP_QUESTIONNAIRE_PCT", 50.0, "share (%) of those due at a follow-up with its questionnaire"
-    ),
-    _gate(
-        "MIN_EMPLOYMENT_CHECKPOINT_PCT",
-        70.0,
-        "share (%) of those due at a checkpoint with its employment status",
-    ),
-    Setting(
-        f"OUTCOMES_FRESHNESS_{SOURCE}_DAYS",
-        "gate",
-        "number",
-        "how often each source must deliver: the gate's `freshness` check and the nightly late-source "
-        "alert (`check_sources`)",
-        default_doc='the contract\'s (see DAGs, "late after")',
-        contract_fact="freshness_days",
-        minimum=0,
-    ),
-    Setting(
-        "OUTCOMES_FRESHNESS_SEVERITY",
-        "gate",
-        "choice",
-        "the freshness checks' severity: `warn` (reported) or `error` (blocks the publish)",
-        default="warn",
-        choices=("warn", "error"),
-    ),
-    # retention
-    Setting(
-        "OUTCOMES_PENDING_RETENTION_DAYS",
-        "retention",
-        "int",
-        "how long rows of people not (yet) enrolled are held before they are purged",
-        default_doc="the contract's `pending_retention_days` (120)",
-        minimum=1,
-        example="120",
-    ),
-    Setting(
-        "OUTCOMES_DASHBOARD_RETENTION_DAYS",
-        "retention",
-        "int",
-        "dashboard snapshots older than this are deleted (never the latest, the newest or a locked "
-        "as-of date)",
-        default=400,
-        minimum=1,
-        example="400",
-    ),
-    Setting(
-        "OUTCOMES_GX_RETENTION_DAYS",
-        "retention",
-        "int",
-        "the gate's Great Expectations validation results and Data Docs pages older than this are "
-        "deleted (never the newest run; `meta.gate_results` keeps every result)",
-        default=90,
-        minimum=1,
-        example="90",
-    ),
-    # alerts
-    Setting(
-        "OUTCOMES_ALERT_WEBHOOK",
-        "alerts",
-        "url",
-        'an http(s) URL that receives every alert as JSON (`{"text": ...}`)',
-        default_doc="none (alerts go to `$OUTCOMES_HOME/alerts.log`)",
-        choices=("http://", "https://"),
-    ),
-    Setting(
-        "OUTCOMES_ALERT_EMAIL_TO",
-        "alerts",
-        "list",
-        "comma-separated addresses that receive every alert by email, e.g. "
-        "`ops@example.org,trial-manager@example.org`",
-        default_doc="none (no email)",
-    ),
-    Setting(
-        "OUTCOMES_ALERT_SMTP_URL",
-        "alerts",
-        "url",
-        "the mail server: `smtp://[user[:password]@]host[:port]` (port 25), `?starttls=true` to "
-        "upgrade, or `smtps://...` (TLS from the start, port 465); e.g. "
-        "`smtp://alerts@example.org@smtp.example.org:587?starttls=true`",
-        default="smtp://localhost",
-        choices=("smtp://", "smtps://"),
-    ),
-    Setting(
-        "OUTCOMES_ALERT_EMAIL_FROM",
-        "alerts",
-        "text",
-        "the sender of alert emails",
-        default_doc="`outcomes@<hostname>`",
-    ),
-    # dashboard
-    Setting(
-        "OUTCOMES_DASHBOARD_LOCK",
-        "dashboard",
-        "text",
-        "the database lock the dashboard shows beside today's numbers",
-        default_doc="the newest lock, if any",
-    ),
-)
-
-#: Variables the project sets itself, for its own child processes or for a shell, never a
-#: deployment: what each is.
-INTERNAL: dict[str, str] = {
-    "OUTCOMES_AS_OF": "the build's as-of date, handed to dbt (macros/as_of.sql)",
-    "OUTCOMES_GX_URL": "the gate's connection string, handed to Great Expectations' context",
-    "OUTCOMES_WAREHOUSE_EMBEDDED": "printed by `outcomes env`: true when the warehouse is the embedded one",
-    "OUTCOMES_ANALYST_URL": "printed by `outcomes env`: the analyst role's URL",
-    "OUTCOMES_DBT_HOST": "the dbt profile's connection, derived from the warehouse",
-    "OUTCOMES_DBT_PORT": "the dbt profile's connection, derived from the warehouse",
-    "OUTCOMES_DBT_USER": "the dbt profile's connection, derived from the warehouse",
-    "OUTCOMES_DBT_PASSWORD": "the dbt profile's connection, derived from the warehouse",
-    "OUTCOMES_DBT_DBNAME": "the dbt profile's connection, derived from the warehouse",
-    "OUTCOMES_DBT_SCHEMA": "the dbt profile's connection, derived from the warehouse",
-}
+#: Every setting a deployment may set, in the order the docs list them (``settings.toml``).
+#: Variables the project sets itself, for its own child processes or for a shell: what each is.
+DECLARED, INTERNAL = _declarations()
 
 
 def declared(name: str) -> Setting:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from outcomes.contracts.spec import Contract
 
 # A value that looks like an fnr (11 digits, perhaps split 6 + 5) is never echoed.
 _FNR_LIKE = re.compile(r"\d{6}\s?\d{5}")
@@ -175,3 +179,23 @@ def _file_violation(
     return Violation(
         source, delivery_id, file, line, column, value, rule, f"{where}: {detail} (rule: {rule})"
     )
+
+
+class _Delivery:
+    """State while checking one delivery: the report and violation helpers."""
+
+    def __init__(self, contract: Contract, source: str, delivery_id: str, report: DeliveryReport) -> None:
+        self.contract = contract
+        self.source = source
+        self.delivery_id = delivery_id
+        self.report = report
+
+    def error(self, file: str | None, rule: str, detail: str, **where: Any) -> None:
+        self.report.file_errors.append(
+            _file_violation(self.source, self.delivery_id, file, rule, detail, **where)
+        )
+
+
+#: Called for every data row of a file whose header is right: (file, line, row, violations).
+#: ``row`` maps the header's column names to the raw field text; ``violations`` is empty for a
+#: valid row. A loader passes one to stream rows into the database while they are checked.
