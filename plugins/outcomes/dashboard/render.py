@@ -5,496 +5,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
-from collections.abc import Iterable
 from typing import Any
 
-from outcomes.dashboard.data import HORIZONS, DashboardData
-from outcomes.dashboard.stats import (
-    SUPPRESSED,
-    is_small,
-    kaplan_meier,
-    mean_interval,
-    rate_is_shown,
-    show_count,
-    wilson,
+from outcomes.dashboard.data import DashboardData
+from outcomes.dashboard.figures import (
+    consort_flow,
+    employment_figure,
+    rate_cell,
+    states_figure,
+    survival_figure,
+    trajectories_figure,
 )
-
-ARM_COLOURS = {"IPS": "#1b6ca8", "TAU": "#d1495b"}
-OTHER_ARM_COLOURS = ("#2a9d8f", "#e9c46a", "#6d597a")
-STATES = (
-    ("WORKING", "Working", "#2a9d8f"),
-    ("WORKING_WITH_BENEFIT", "Working with a graded benefit", "#8ab17d"),
-    ("SICK_LEAVE", "Sick leave", "#e9c46a"),
-    ("WORK_ASSESSMENT", "Work assessment (AAP)", "#f4a261"),
-    ("DISABILITY_PARTIAL", "Disability, partial", "#e76f51"),
-    ("DISABILITY_FULL", "Disability, full", "#9d0208"),
-    ("UNEMPLOYED", "Unemployed (dagpenger)", "#6d597a"),
-    ("OTHER_BENEFIT", "Other benefit", "#b5838d"),
-    ("NO_BENEFIT_NO_WORK", "No benefit, no work", "#adb5bd"),
-)
-MEASURES = {
-    "odi_pct": "ODI (%)",
-    "nrs_pain_intensity": "NRS pain intensity (0–10)",
-    "nrs_pain_bother": "NRS pain bothersomeness (0–10)",
-    "hscl25_total": "HSCL-25 total (1–4)",
-    "hscl25_anxiety": "HSCL-25 anxiety (1–4)",
-    "hscl25_depression": "HSCL-25 depression (1–4)",
-    "eq5d_index": "EQ-5D-3L index (UK TTO)",
-    "eq5d_vas": "EQ VAS (0–100)",
-}
-KM_TABLE_MONTHS = (0, 3, 6, 12, 18, 24)
-STATE_TABLE_MONTHS = (0, 6, 12, 18, 24)
-PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-
-
-def arm_colour(arm: str, arms: list[str]) -> str:
-    if arm in ARM_COLOURS:
-        return ARM_COLOURS[arm]
-    return OTHER_ARM_COLOURS[arms.index(arm) % len(OTHER_ARM_COLOURS)]
-
-
-def _transparent(colour: str, alpha: float) -> str:
-    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({red},{green},{blue},{alpha})"
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} %"
-
-
-def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-class Page:
-    """Collects the charts (each a plotly figure in its own div) and the HTML around them."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.charts: list[str] = []
-
-    def add(self, markup: str) -> None:
-        self.parts.append(markup)
-
-    def chart(self, chart_id: str, figure: Any, caption: str) -> None:
-        self.charts.append(chart_id)
-        div = figure.to_html(full_html=False, include_plotlyjs=False, div_id=chart_id, config=PLOT_CONFIG)
-        self.add(
-            f'<figure class="chart" data-chart="{e(chart_id)}">{div}'
-            f"<figcaption>{caption}</figcaption></figure>"
-        )
-
-
-def table(header: list[str], rows: Iterable[list[Any]], cls: str = "") -> str:
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-# -- Employment within h months (the published Figure 2) -----------------------------------------
-
-
-def rate_cell(k: int | None, n: int | None) -> dict[str, Any]:
-    """A rate as the dashboard shows it: value and Wilson interval, or suppressed/unknown."""
-    if not n:
-        return {"shown": False, "text": "no one known yet", "value": None, "lo": None, "hi": None}
-    if not rate_is_shown(k, n):
-        return {
-            "shown": False,
-            "text": f"{SUPPRESSED} (n={show_count(n)})",
-            "value": None,
-            "lo": None,
-            "hi": None,
-        }
-    assert k is not None
-    lo, hi = wilson(k, n)
-    value = 100 * k / n
-    return {
-        "shown": True,
-        "text": f"{value:.1f} % ({k}/{n})",
-        "label": f"{value:.1f} %<br>{k}/{n}",
-        "value": value,
-        "lo": lo,
-        "hi": hi,
-    }
-
-
-def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms: list[str]) -> None:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        shared_yaxes=True,
-        horizontal_spacing=0.04,
-        subplot_titles=("Complete case: employed / known", "Intention to treat: employed / randomised"),
-    )
-    rows = []
-    for arm in arms:
-        mine = {r["horizon_months"]: r for r in rates if r["arm"] == arm}
-        for col, denominator in enumerate(("n_known", "n_randomised"), start=1):
-            cells = [
-                rate_cell(mine.get(h, {}).get("n_employed"), mine.get(h, {}).get(denominator))
-                for h in HORIZONS
-            ]
-            fig.add_trace(
-                go.Bar(
-                    name=arm,
-                    legendgroup=arm,
-                    showlegend=col == 1,
-                    x=[f"{h} months" for h in HORIZONS],
-                    y=[c["value"] if c["shown"] else 0 for c in cells],
-                    marker_color=arm_colour(arm, arms),
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [c["hi"] - c["value"] if c["shown"] else 0 for c in cells],
-                        "arrayminus": [c["value"] - c["lo"] if c["shown"] else 0 for c in cells],
-                        "thickness": 1.2,
-                        "width": 3,
-                    },
-                    text=[c.get("label", c["text"]) for c in cells],
-                    textposition=["inside" if c["shown"] else "outside" for c in cells],
-                    insidetextanchor="start",
-                    cliponaxis=False,
-                    textfont={"size": 11},
-                    hovertemplate="%{x}: %{text}<extra>" + e(arm) + "</extra>",
-                ),
-                row=1,
-                col=col,
-            )
-        for h in HORIZONS:
-            r = mine.get(h)
-            if r is None:
-                continue
-            cc, itt = rate_cell(r["n_employed"], r["n_known"]), rate_cell(r["n_employed"], r["n_randomised"])
-            rows.append(
-                [
-                    arm,
-                    h,
-                    show_count(r["n_randomised"]),
-                    show_count(r["n_known"]),
-                    show_count(r["n_employed"]),
-                    cc["text"],
-                    f"{cc['lo']:.1f}–{cc['hi']:.1f}" if cc["shown"] else "–",
-                    itt["text"],
-                    f"{itt['lo']:.1f}–{itt['hi']:.1f}" if itt["shown"] else "–",
-                ]
-            )
-    fig.update_layout(
-        barmode="group",
-        height=430,
-        uniformtext={"minsize": 10, "mode": "show"},
-        margin={"t": 60, "b": 40, "l": 50, "r": 10},
-        legend={"orientation": "h", "y": -0.12},
-        template="plotly_white",
-    )
-    fig.update_yaxes(title_text="employed within the horizon (%)", range=[0, 110], row=1, col=1)
-    fig.update_yaxes(range=[0, 110], row=1, col=2)
-    page.chart(
-        f"employment-{study}",
-        fig,
-        "Bars: share employed in competitive work within 3–24 months of randomisation; whiskers: 95 % "
-        "Wilson intervals. Complete case counts only participants whose status at the horizon is known.",
-    )
-    page.add(
-        table(
-            [
-                "arm",
-                "months",
-                "randomised",
-                "known",
-                "employed",
-                "complete case",
-                "95 % CI",
-                "ITT",
-                "95 % CI",
-            ],
-            rows,
-            "numbers",
-        )
-    )
-
-
-# -- Time to first competitive employment (Kaplan-Meier) ------------------------------------------
-
-
-def survival_figure(page: Page, study: str, survival: list[dict[str, Any]], arms: list[str]) -> None:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    curves = []
-    for arm in arms:
-        subjects = [(float(r["months"]), bool(r["employed"])) for r in survival if r["arm"] == arm]
-        curve = kaplan_meier(arm, subjects, KM_TABLE_MONTHS)
-        curves.append(curve)
-        keep = [i for i, t in enumerate(curve.times) if t <= curve.drawn_until]
-        times = [min(curve.times[i], 24.0) for i in keep]
-        employed = [100 * (1 - curve.survival[i]) for i in keep]
-        colour = arm_colour(arm, arms)
-        for bound, fill in ((curve.upper, None), (curve.lower, "tonexty")):  # the 95 % band
-            fig.add_trace(
-                go.Scatter(
-                    x=times,
-                    y=[100 * (1 - bound[i]) for i in keep],
-                    mode="lines",
-                    fill=fill,
-                    line={"width": 0, "shape": "hv"},
-                    fillcolor=_transparent(colour, 0.15),
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=arm,
-                )
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=times,
-                y=employed,
-                name=f"{arm} (n={show_count(curve.n)})",
-                legendgroup=arm,
-                line={"shape": "hv", "color": colour, "width": 2.5},
-                mode="lines",
-                hovertemplate="%{x:.1f} months: %{y:.1f} % employed<extra>" + e(arm) + "</extra>",
-            )
-        )
-        if keep:
-            last = keep[-1]
-            fig.add_annotation(
-                x=times[-1],
-                y=employed[-1],
-                text=f"{arm}: {100 * (1 - curve.survival[last]):.1f} %",
-                showarrow=False,
-                xanchor="left",
-                yanchor="bottom",
-                font={"color": colour},
-            )
-    fig.update_layout(
-        height=400,
-        template="plotly_white",
-        margin={"t": 30, "b": 50, "l": 50, "r": 80},
-        xaxis={"title": "months since randomisation", "range": [0, 24.5], "dtick": 3},
-        yaxis={"title": "first competitive employment (cumulative %)", "range": [0, 100]},
-        legend={"orientation": "h", "y": -0.2},
-    )
-    page.chart(
-        f"survival-{study}",
-        fig,
-        "Kaplan-Meier estimate (statsmodels) of the time to first competitive employment, shown as the "
-        "cumulative share employed with its 95 % interval; participants are censored at the end of their "
-        "observation. A curve stops where fewer than 5 people remain at risk.",
-    )
-    header = ["arm", *[f"{m} mo" for m in KM_TABLE_MONTHS]]
-    rows = [[f"{c.label}: at risk", *[show_count(c.at_risk.get(m)) for m in KM_TABLE_MONTHS]] for c in curves]
-    rows += [
-        [f"{c.label}: employed by then", *[show_count(c.events.get(m)) for m in KM_TABLE_MONTHS]]
-        for c in curves
-    ]
-    page.add(table(header, rows, "numbers"))
-
-
-# -- Monthly work-participation states ------------------------------------------------------------
-
-
-def states_figure(
-    page: Page, study: str, states: list[dict[str, Any]], observed: list[dict[str, Any]], arms: list[str]
-) -> None:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    counts: dict[tuple[str, int, str], int] = {
-        (r["arm"], r["month_index"], r["state"]): r["n"] for r in states
-    }
-    totals: dict[tuple[str, int], int] = {(r["arm"], r["month_index"]): r["n"] for r in observed}
-    months = list(range(25))
-    fig = make_subplots(
-        rows=1, cols=len(arms) or 1, shared_yaxes=True, subplot_titles=arms, horizontal_spacing=0.04
-    )
-    for col, arm in enumerate(arms, start=1):
-        for state, label, colour in STATES:
-            ys = []
-            for m in months:
-                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
-                ys.append(100 * n / total if total and n and not is_small(n) else None)
-            fig.add_trace(
-                go.Bar(
-                    x=months,
-                    y=ys,
-                    name=label,
-                    legendgroup=state,
-                    showlegend=col == 1,
-                    marker_color=colour,
-                    hovertemplate="month %{x}: %{y:.1f} %<extra>" + e(label) + "</extra>",
-                ),
-                row=1,
-                col=col,
-            )
-        fig.update_xaxes(
-            title_text="month since randomisation",
-            tickvals=[0, 6, 12, 18, 24],
-            ticktext=[f"{m}<br>n={show_count(totals.get((arm, m), 0))}" for m in (0, 6, 12, 18, 24)],
-            row=1,
-            col=col,
-        )
-    fig.update_layout(
-        barmode="stack",
-        height=460,
-        template="plotly_white",
-        bargap=0.1,
-        margin={"t": 40, "b": 60, "l": 50, "r": 10},
-        legend={"orientation": "h", "y": -0.3},
-        yaxis={"title": "share of observed participants (%)", "range": [0, 100]},
-    )
-    page.chart(
-        f"states-{study}",
-        fig,
-        "The work-participation state on each month's checkpoint date, as a share of the participants "
-        "observed that month (n under each axis). Cells of fewer than 5 people are not drawn, so a bar "
-        "can fall short of 100 %.",
-    )
-    rows = []
-    for arm in arms:
-        for state, label, _ in STATES:
-            cells = []
-            for m in STATE_TABLE_MONTHS:
-                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
-                cells.append(
-                    f"{show_count(n)}" + (f" ({100 * n / total:.0f} %)" if total and not is_small(n) else "")
-                )
-            rows.append([arm, label, *cells])
-        rows.append([arm, "observed", *[show_count(totals.get((arm, m), 0)) for m in STATE_TABLE_MONTHS]])
-    page.add(table(["arm", "state", *[f"month {m}" for m in STATE_TABLE_MONTHS]], rows, "numbers compact"))
-
-
-# -- Questionnaire score trajectories -------------------------------------------------------------
-
-
-def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any]], arms: list[str]) -> None:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    measures = [m for m in MEASURES if any(r["measure"] == m for r in trajectories)]
-    if not measures:
-        page.add("<p>No questionnaire scores yet.</p>")
-        return
-    cols = 4
-    nrows = (len(measures) + cols - 1) // cols
-    fig = make_subplots(
-        rows=nrows,
-        cols=cols,
-        subplot_titles=[MEASURES[m] for m in measures],
-        vertical_spacing=0.16,
-        horizontal_spacing=0.06,
-    )
-    rows = []
-    for i, measure in enumerate(measures):
-        row, col = i // cols + 1, i % cols + 1
-        for arm in arms:
-            points = [r for r in trajectories if r["measure"] == measure and r["arm"] == arm]
-            xs, ys, lo, hi, text = [], [], [], [], []
-            for p in points:
-                n = int(p["n"] or 0)
-                mean = None if p["mean"] is None or is_small(n) else float(p["mean"])
-                sd = None if p["sd"] is None else float(p["sd"])
-                interval = mean_interval(mean, sd, n) if mean is not None else None
-                xs.append(p["timepoint_months"])
-                ys.append(mean)
-                lo.append(mean - interval[0] if interval and mean is not None else 0)
-                hi.append(interval[1] - mean if interval and mean is not None else 0)
-                digits = 2 if measure.startswith(("hscl25", "eq5d_index")) else 1
-                text.append(f"{mean:.{digits}f}" if mean is not None else SUPPRESSED if n else "")
-                rows.append(
-                    [
-                        MEASURES[measure],
-                        arm,
-                        p["timepoint_months"],
-                        show_count(n),
-                        "–" if mean is None else f"{mean:.2f}",
-                        f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "–",
-                    ]
-                )
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    name=arm,
-                    legendgroup=arm,
-                    showlegend=i == 0,
-                    mode="lines+markers+text",
-                    text=text,
-                    textposition="top center",
-                    textfont={"size": 9},
-                    line={"color": arm_colour(arm, arms)},
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": hi,
-                        "arrayminus": lo,
-                        "thickness": 1,
-                    },
-                    hovertemplate="%{x} months: %{y:.2f}<extra>" + e(arm) + "</extra>",
-                ),
-                row=row,
-                col=col,
-            )
-        fig.update_xaxes(tickvals=[0, 6, 12, 24], row=row, col=col)
-    fig.update_layout(
-        height=300 * nrows + 60,
-        template="plotly_white",
-        margin={"t": 40, "b": 40, "l": 40, "r": 10},
-        legend={"orientation": "h", "y": -0.08},
-    )
-    page.chart(
-        f"trajectories-{study}",
-        fig,
-        "Mean score by arm at 0, 6, 12 and 24 months, with its 95 % interval (mean ± 1.96·sd/√n). A "
-        "mean of fewer than 5 people is not shown.",
-    )
-    page.add(
-        "<details><summary>The numbers (n, mean, 95 % interval)</summary>"
-        + table(["measure", "arm", "months", "n", "mean", "95 % CI"], rows, "numbers compact")
-        + "</details>"
-    )
-
-
-# -- CONSORT flow ---------------------------------------------------------------------------------
-
-
-def consort_flow(page: Page, consort: list[dict[str, Any]]) -> None:
-    steps = (
-        ("n_randomised", "Randomised"),
-        ("n_intervention_ended", "Stopped the intervention (still followed)"),
-        ("n_lost_by_12m", "Lost or withdrawn by 12 months"),
-        ("n_analysed_12m", "Analysed at 12 months"),
-        ("n_lost_by_24m", "Lost or withdrawn by 24 months"),
-        ("n_analysed_24m", "Analysed at 24 months"),
-    )
-    columns = []
-    for row in consort:
-        boxes = "".join(
-            f'<div class="box{" side" if key.startswith(("n_lost", "n_intervention")) else ""}">'
-            f'<span class="n">{e(show_count(row[key]))}</span><span>{e(label)}</span></div>'
-            for key, label in steps
-        )
-        columns.append(f'<div class="arm"><h4>{e(row["arm"])}</h4>{boxes}</div>')
-    page.add(f'<div class="consort">{"".join(columns)}</div>')
-
-
-# -- Data quality and the lock comparison ---------------------------------------------------------
+from outcomes.dashboard.markup import Page, fragment, table
+from outcomes.templates import render as render_template
 
 
 def quality_panel(data: DashboardData) -> str:
     build, gate = data.build or {}, data.gate or {}
-    status = gate.get("status", "unknown")
-    failures = "".join(
-        f'<li class="{e(f["severity"])}">{e(f["severity"])}: {e(f["expectation"])} ({e(f["observed"])})</li>'
-        for f in data.gate_failures
-    )
     summary = (
-        f"{e(gate.get('expectations', '?'))} expectations, {e(gate.get('failed_errors', 0))} errors, "
-        f"{e(gate.get('failed_warnings', 0))} warnings"
-        + (f"; drift accepted: {e(gate['drift_reason'])}" if gate.get("drift_reason") else "")
+        f"{gate.get('expectations', '?')} expectations, {gate.get('failed_errors', 0)} errors, "
+        f"{gate.get('failed_warnings', 0)} warnings"
+        + (f"; drift accepted: {gate['drift_reason']}" if gate.get("drift_reason") else "")
     )
     rows = [
         [
@@ -510,28 +41,25 @@ def quality_panel(data: DashboardData) -> str:
         ]
         for d in data.deliveries
     ]
-    return (
-        '<div class="quality">'
-        f'<div class="facts"><div><b>Build</b> {e(build.get("build_id", "?"))}</div>'
-        f"<div><b>As of</b> {e(build.get('as_of_date', '?'))}</div>"
-        f"<div><b>Published</b> {e(str(build.get('published_at', '?'))[:19])}</div>"
-        f'<div class="gate {e(status)}"><b>Quality gate</b> {e(status)}: {summary}</div></div>'
-        + (f'<ul class="failures">{failures}</ul>' if failures else "")
-        + table(
-            [
-                "source",
-                "last delivery",
-                "status",
-                "extracted",
-                "applied",
-                "reconciliation",
-                "reconciled",
-                "quarantined deliveries",
-            ],
-            rows,
-            "numbers compact",
-        )
-        + "</div>"
+    header = [
+        "source",
+        "last delivery",
+        "status",
+        "extracted",
+        "applied",
+        "reconciliation",
+        "reconciled",
+        "quarantined deliveries",
+    ]
+    return fragment(
+        "quality",
+        build_id=build.get("build_id", "?"),
+        as_of=build.get("as_of_date", "?"),
+        published_at=str(build.get("published_at", "?"))[:19],
+        status=gate.get("status", "unknown"),
+        summary=summary,
+        failures=data.gate_failures,
+        deliveries=table(header, rows, "numbers compact"),
     )
 
 
@@ -563,93 +91,50 @@ def lock_table(data: DashboardData, study: str) -> str:
     )
 
 
-# -- The page -------------------------------------------------------------------------------------
-
-
 def render(data: DashboardData) -> tuple[str, list[str]]:
     """The snapshot's HTML and the ids of its charts."""
     from plotly.offline import get_plotlyjs
 
-    page = Page()
     build = data.build or {}
-    title = f"IPS outcomes, as of {build.get('as_of_date', '?')}"
-    page.add('<section id="quality"><h2>Data quality of this build</h2>' + quality_panel(data) + "</section>")
+    charts: list[str] = []
+
+    def part(draw: Any, *args: Any) -> str:
+        page = Page()
+        draw(page, *args)
+        charts.extend(page.charts)
+        return page.html()
+
+    studies = []
     for study in data.studies:
         rates = [r for r in data.rates if r["study"] == study]
         arms = sorted({r["arm"] for r in rates}) or sorted(
             {r["arm"] for r in data.consort if r["study"] == study}
         )
-        page.add(f'<section class="study" id="study-{e(study)}"><h2>{e(study)}</h2>')
-        page.add("<h3>Employment within 3, 6, 12, 18 and 24 months, by arm</h3>")
-        employment_figure(page, study, rates, arms)
-        if data.lock is not None:
-            page.add(f"<h3>{e(data.lock.name)} vs today (complete case)</h3>" + lock_table(data, study))
-        page.add("<h3>Time to first competitive employment</h3>")
-        survival_figure(page, study, [r for r in data.survival if r["study"] == study], arms)
-        page.add("<h3>Work participation month by month</h3>")
-        states_figure(
-            page,
-            study,
-            [r for r in data.states if r["study"] == study],
-            [r for r in data.observed if r["study"] == study],
-            arms,
+
+        def of(rows: list[dict[str, Any]], study: str = study) -> list[dict[str, Any]]:
+            return [r for r in rows if r["study"] == study]
+
+        studies.append(
+            {
+                "name": study,
+                "employment": part(employment_figure, study, rates, arms),
+                "lock": lock_table(data, study) if data.lock is not None else "",
+                "survival": part(survival_figure, study, of(data.survival), arms),
+                "states": part(states_figure, study, of(data.states), of(data.observed), arms),
+                "trajectories": part(trajectories_figure, study, of(data.trajectories), arms),
+                "consort": part(consort_flow, of(data.consort)),
+            }
         )
-        page.add("<h3>Questionnaire scores</h3>")
-        trajectories_figure(page, study, [r for r in data.trajectories if r["study"] == study], arms)
-        page.add("<h3>CONSORT flow</h3>")
-        consort_flow(page, [r for r in data.consort if r["study"] == study])
-        page.add("</section>")
-    nav = "".join(f'<a href="#study-{e(s)}">{e(s)}</a>' for s in data.studies)
-    generated = data.read_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    document = TEMPLATE.format(
-        title=e(title),
+    document = render_template(
+        "dashboard/page.html.j2",
+        title=f"IPS outcomes, as of {build.get('as_of_date', '?')}",
         plotlyjs=get_plotlyjs(),
-        css=CSS,
-        nav=nav,
-        gate=e((data.gate or {}).get("status", "unknown")),
-        build=e(build.get("build_id", "?")),
-        body="\n".join(page.parts),
-        generated=e(generated),
-        charts=e(" ".join(page.charts)),
+        build=build.get("build_id", "?"),
+        gate=(data.gate or {}).get("status", "unknown"),
+        generated=data.read_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        quality=quality_panel(data),
+        studies=studies,
+        lock_name=data.lock.name if data.lock is not None else "",
+        charts=charts,
     )
-    return document, page.charts
-
-
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="outcomes-build" content="{build}">
-<meta name="outcomes-charts" content="{charts}">
-<title>{title}</title>
-<script type="text/javascript">{plotlyjs}</script>
-<style>{css}</style></head>
-<body><header><h1>{title}</h1><nav><a href="#quality">Data quality</a>{nav}</nav>
-<p class="meta">Build {build}; quality gate: <b class="gate {gate}">{gate}</b>. Generated {generated}.
-Cells describing fewer than 5 people are shown as &lt;5 (or not drawn).</p></header>
-<main>
-{body}
-</main>
-<footer>Outcomes warehouse: a snapshot of the published marts. Definitions: docs/definitions.md
-in the project, and the dbt docs.</footer>
-</body></html>
-"""
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#12355b;color:#fff;padding:1rem 2rem}header h1{margin:0 0 .4rem 0;font-size:1.5rem}
-header a{color:#cde;margin-right:1rem}header .meta{margin:.4rem 0 0 0;font-size:.9rem}
-main{padding:0 2rem 2rem 2rem;max-width:1400px}section{background:#fff;margin:1.2rem 0;padding:1rem 1.5rem;
-border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.08)}h2{margin-top:.3rem}h3{margin-bottom:.3rem}
-figure{margin:0}figcaption{font-size:.85rem;color:#555;margin:.2rem 0 .6rem 0}
-table{border-collapse:collapse;font-size:.85rem;margin:.4rem 0 1rem 0}
-th,td{border-bottom:1px solid #e3e3e3;padding:.25rem .6rem;text-align:right}th{background:#f1f3f5}
-td:first-child,th:first-child{text-align:left}table.compact td{padding:.15rem .45rem}
-.gate.passed{color:#2a9d8f}.gate.warned{color:#c77d00}.gate.blocked{color:#c00}
-header .gate.passed{color:#9fe3d5}header .gate.warned{color:#ffd37a}
-.facts{display:flex;flex-wrap:wrap;gap:1.5rem;margin-bottom:.5rem}.failures li.error{color:#c00}
-.failures li.warn{color:#8a5a00}.consort{display:flex;gap:3rem}.consort .arm{min-width:18rem}
-.consort .box{border:1px solid #12355b;border-radius:4px;padding:.35rem .6rem;margin:.35rem 0;
-display:flex;gap:.7rem}
-.consort .box.side{margin-left:2rem;border-style:dashed}.consort .n{font-weight:bold;min-width:2.5rem}
-footer{padding:1rem 2rem;color:#666;font-size:.8rem}
-"""
+    return document, charts

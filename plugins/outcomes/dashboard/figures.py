@@ -1,0 +1,447 @@
+"""The dashboard's charts and their tables, one function per figure: employment within each
+horizon (the published Figure 2), time to first employment (Kaplan-Meier), month-by-month work
+participation, questionnaire trajectories, and the CONSORT flow. Small cells are hidden here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outcomes.dashboard.data import HORIZONS
+from outcomes.dashboard.markup import Page, e, fragment, table
+from outcomes.dashboard.stats import (
+    SUPPRESSED,
+    is_small,
+    kaplan_meier,
+    mean_interval,
+    rate_is_shown,
+    show_count,
+    wilson,
+)
+
+ARM_COLOURS = {"IPS": "#1b6ca8", "TAU": "#d1495b"}
+
+
+OTHER_ARM_COLOURS = ("#2a9d8f", "#e9c46a", "#6d597a")
+
+
+STATES = (
+    ("WORKING", "Working", "#2a9d8f"),
+    ("WORKING_WITH_BENEFIT", "Working with a graded benefit", "#8ab17d"),
+    ("SICK_LEAVE", "Sick leave", "#e9c46a"),
+    ("WORK_ASSESSMENT", "Work assessment (AAP)", "#f4a261"),
+    ("DISABILITY_PARTIAL", "Disability, partial", "#e76f51"),
+    ("DISABILITY_FULL", "Disability, full", "#9d0208"),
+    ("UNEMPLOYED", "Unemployed (dagpenger)", "#6d597a"),
+    ("OTHER_BENEFIT", "Other benefit", "#b5838d"),
+    ("NO_BENEFIT_NO_WORK", "No benefit, no work", "#adb5bd"),
+)
+
+
+MEASURES = {
+    "odi_pct": "ODI (%)",
+    "nrs_pain_intensity": "NRS pain intensity (0–10)",
+    "nrs_pain_bother": "NRS pain bothersomeness (0–10)",
+    "hscl25_total": "HSCL-25 total (1–4)",
+    "hscl25_anxiety": "HSCL-25 anxiety (1–4)",
+    "hscl25_depression": "HSCL-25 depression (1–4)",
+    "eq5d_index": "EQ-5D-3L index (UK TTO)",
+    "eq5d_vas": "EQ VAS (0–100)",
+}
+
+
+KM_TABLE_MONTHS = (0, 3, 6, 12, 18, 24)
+
+
+STATE_TABLE_MONTHS = (0, 6, 12, 18, 24)
+
+
+def arm_colour(arm: str, arms: list[str]) -> str:
+    if arm in ARM_COLOURS:
+        return ARM_COLOURS[arm]
+    return OTHER_ARM_COLOURS[arms.index(arm) % len(OTHER_ARM_COLOURS)]
+
+
+def _transparent(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} %"
+
+
+def rate_cell(k: int | None, n: int | None) -> dict[str, Any]:
+    """A rate as the dashboard shows it: value and Wilson interval, or suppressed/unknown."""
+    if not n:
+        return {"shown": False, "text": "no one known yet", "value": None, "lo": None, "hi": None}
+    if not rate_is_shown(k, n):
+        return {
+            "shown": False,
+            "text": f"{SUPPRESSED} (n={show_count(n)})",
+            "value": None,
+            "lo": None,
+            "hi": None,
+        }
+    assert k is not None
+    lo, hi = wilson(k, n)
+    value = 100 * k / n
+    return {
+        "shown": True,
+        "text": f"{value:.1f} % ({k}/{n})",
+        "label": f"{value:.1f} %<br>{k}/{n}",
+        "value": value,
+        "lo": lo,
+        "hi": hi,
+    }
+
+
+def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms: list[str]) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=("Complete case: employed / known", "Intention to treat: employed / randomised"),
+    )
+    rows = []
+    for arm in arms:
+        mine = {r["horizon_months"]: r for r in rates if r["arm"] == arm}
+        for col, denominator in enumerate(("n_known", "n_randomised"), start=1):
+            cells = [
+                rate_cell(mine.get(h, {}).get("n_employed"), mine.get(h, {}).get(denominator))
+                for h in HORIZONS
+            ]
+            fig.add_trace(
+                go.Bar(
+                    name=arm,
+                    legendgroup=arm,
+                    showlegend=col == 1,
+                    x=[f"{h} months" for h in HORIZONS],
+                    y=[c["value"] if c["shown"] else 0 for c in cells],
+                    marker_color=arm_colour(arm, arms),
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [c["hi"] - c["value"] if c["shown"] else 0 for c in cells],
+                        "arrayminus": [c["value"] - c["lo"] if c["shown"] else 0 for c in cells],
+                        "thickness": 1.2,
+                        "width": 3,
+                    },
+                    text=[c.get("label", c["text"]) for c in cells],
+                    textposition=["inside" if c["shown"] else "outside" for c in cells],
+                    insidetextanchor="start",
+                    cliponaxis=False,
+                    textfont={"size": 11},
+                    hovertemplate="%{x}: %{text}<extra>" + e(arm) + "</extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        for h in HORIZONS:
+            r = mine.get(h)
+            if r is None:
+                continue
+            cc, itt = rate_cell(r["n_employed"], r["n_known"]), rate_cell(r["n_employed"], r["n_randomised"])
+            rows.append(
+                [
+                    arm,
+                    h,
+                    show_count(r["n_randomised"]),
+                    show_count(r["n_known"]),
+                    show_count(r["n_employed"]),
+                    cc["text"],
+                    f"{cc['lo']:.1f}–{cc['hi']:.1f}" if cc["shown"] else "–",
+                    itt["text"],
+                    f"{itt['lo']:.1f}–{itt['hi']:.1f}" if itt["shown"] else "–",
+                ]
+            )
+    fig.update_layout(
+        barmode="group",
+        height=430,
+        uniformtext={"minsize": 10, "mode": "show"},
+        margin={"t": 60, "b": 40, "l": 50, "r": 10},
+        legend={"orientation": "h", "y": -0.12},
+        template="plotly_white",
+    )
+    fig.update_yaxes(title_text="employed within the horizon (%)", range=[0, 110], row=1, col=1)
+    fig.update_yaxes(range=[0, 110], row=1, col=2)
+    page.chart(
+        f"employment-{study}",
+        fig,
+        "Bars: share employed in competitive work within 3–24 months of randomisation; whiskers: 95 % "
+        "Wilson intervals. Complete case counts only participants whose status at the horizon is known.",
+    )
+    page.add(
+        table(
+            [
+                "arm",
+                "months",
+                "randomised",
+                "known",
+                "employed",
+                "complete case",
+                "95 % CI",
+                "ITT",
+                "95 % CI",
+            ],
+            rows,
+            "numbers",
+        )
+    )
+
+
+def survival_figure(page: Page, study: str, survival: list[dict[str, Any]], arms: list[str]) -> None:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    curves = []
+    for arm in arms:
+        subjects = [(float(r["months"]), bool(r["employed"])) for r in survival if r["arm"] == arm]
+        curve = kaplan_meier(arm, subjects, KM_TABLE_MONTHS)
+        curves.append(curve)
+        keep = [i for i, t in enumerate(curve.times) if t <= curve.drawn_until]
+        times = [min(curve.times[i], 24.0) for i in keep]
+        employed = [100 * (1 - curve.survival[i]) for i in keep]
+        colour = arm_colour(arm, arms)
+        for bound, fill in ((curve.upper, None), (curve.lower, "tonexty")):  # the 95 % band
+            fig.add_trace(
+                go.Scatter(
+                    x=times,
+                    y=[100 * (1 - bound[i]) for i in keep],
+                    mode="lines",
+                    fill=fill,
+                    line={"width": 0, "shape": "hv"},
+                    fillcolor=_transparent(colour, 0.15),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=arm,
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=employed,
+                name=f"{arm} (n={show_count(curve.n)})",
+                legendgroup=arm,
+                line={"shape": "hv", "color": colour, "width": 2.5},
+                mode="lines",
+                hovertemplate="%{x:.1f} months: %{y:.1f} % employed<extra>" + e(arm) + "</extra>",
+            )
+        )
+        if keep:
+            last = keep[-1]
+            fig.add_annotation(
+                x=times[-1],
+                y=employed[-1],
+                text=f"{arm}: {100 * (1 - curve.survival[last]):.1f} %",
+                showarrow=False,
+                xanchor="left",
+                yanchor="bottom",
+                font={"color": colour},
+            )
+    fig.update_layout(
+        height=400,
+        template="plotly_white",
+        margin={"t": 30, "b": 50, "l": 50, "r": 80},
+        xaxis={"title": "months since randomisation", "range": [0, 24.5], "dtick": 3},
+        yaxis={"title": "first competitive employment (cumulative %)", "range": [0, 100]},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    page.chart(
+        f"survival-{study}",
+        fig,
+        "Kaplan-Meier estimate (statsmodels) of the time to first competitive employment, shown as the "
+        "cumulative share employed with its 95 % interval; participants are censored at the end of their "
+        "observation. A curve stops where fewer than 5 people remain at risk.",
+    )
+    header = ["arm", *[f"{m} mo" for m in KM_TABLE_MONTHS]]
+    rows = [[f"{c.label}: at risk", *[show_count(c.at_risk.get(m)) for m in KM_TABLE_MONTHS]] for c in curves]
+    rows += [
+        [f"{c.label}: employed by then", *[show_count(c.events.get(m)) for m in KM_TABLE_MONTHS]]
+        for c in curves
+    ]
+    page.add(table(header, rows, "numbers"))
+
+
+def states_figure(
+    page: Page, study: str, states: list[dict[str, Any]], observed: list[dict[str, Any]], arms: list[str]
+) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    counts: dict[tuple[str, int, str], int] = {
+        (r["arm"], r["month_index"], r["state"]): r["n"] for r in states
+    }
+    totals: dict[tuple[str, int], int] = {(r["arm"], r["month_index"]): r["n"] for r in observed}
+    months = list(range(25))
+    fig = make_subplots(
+        rows=1, cols=len(arms) or 1, shared_yaxes=True, subplot_titles=arms, horizontal_spacing=0.04
+    )
+    for col, arm in enumerate(arms, start=1):
+        for state, label, colour in STATES:
+            ys = []
+            for m in months:
+                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
+                ys.append(100 * n / total if total and n and not is_small(n) else None)
+            fig.add_trace(
+                go.Bar(
+                    x=months,
+                    y=ys,
+                    name=label,
+                    legendgroup=state,
+                    showlegend=col == 1,
+                    marker_color=colour,
+                    hovertemplate="month %{x}: %{y:.1f} %<extra>" + e(label) + "</extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(
+            title_text="month since randomisation",
+            tickvals=[0, 6, 12, 18, 24],
+            ticktext=[f"{m}<br>n={show_count(totals.get((arm, m), 0))}" for m in (0, 6, 12, 18, 24)],
+            row=1,
+            col=col,
+        )
+    fig.update_layout(
+        barmode="stack",
+        height=460,
+        template="plotly_white",
+        bargap=0.1,
+        margin={"t": 40, "b": 60, "l": 50, "r": 10},
+        legend={"orientation": "h", "y": -0.3},
+        yaxis={"title": "share of observed participants (%)", "range": [0, 100]},
+    )
+    page.chart(
+        f"states-{study}",
+        fig,
+        "The work-participation state on each month's checkpoint date, as a share of the participants "
+        "observed that month (n under each axis). Cells of fewer than 5 people are not drawn, so a bar "
+        "can fall short of 100 %.",
+    )
+    rows = []
+    for arm in arms:
+        for state, label, _ in STATES:
+            cells = []
+            for m in STATE_TABLE_MONTHS:
+                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
+                cells.append(
+                    f"{show_count(n)}" + (f" ({100 * n / total:.0f} %)" if total and not is_small(n) else "")
+                )
+            rows.append([arm, label, *cells])
+        rows.append([arm, "observed", *[show_count(totals.get((arm, m), 0)) for m in STATE_TABLE_MONTHS]])
+    page.add(table(["arm", "state", *[f"month {m}" for m in STATE_TABLE_MONTHS]], rows, "numbers compact"))
+
+
+def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any]], arms: list[str]) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    measures = [m for m in MEASURES if any(r["measure"] == m for r in trajectories)]
+    if not measures:
+        page.add(fragment("note", text="No questionnaire scores yet."))
+        return
+    cols = 4
+    nrows = (len(measures) + cols - 1) // cols
+    fig = make_subplots(
+        rows=nrows,
+        cols=cols,
+        subplot_titles=[MEASURES[m] for m in measures],
+        vertical_spacing=0.16,
+        horizontal_spacing=0.06,
+    )
+    rows = []
+    for i, measure in enumerate(measures):
+        row, col = i // cols + 1, i % cols + 1
+        for arm in arms:
+            points = [r for r in trajectories if r["measure"] == measure and r["arm"] == arm]
+            xs, ys, lo, hi, text = [], [], [], [], []
+            for p in points:
+                n = int(p["n"] or 0)
+                mean = None if p["mean"] is None or is_small(n) else float(p["mean"])
+                sd = None if p["sd"] is None else float(p["sd"])
+                interval = mean_interval(mean, sd, n) if mean is not None else None
+                xs.append(p["timepoint_months"])
+                ys.append(mean)
+                lo.append(mean - interval[0] if interval and mean is not None else 0)
+                hi.append(interval[1] - mean if interval and mean is not None else 0)
+                digits = 2 if measure.startswith(("hscl25", "eq5d_index")) else 1
+                text.append(f"{mean:.{digits}f}" if mean is not None else SUPPRESSED if n else "")
+                rows.append(
+                    [
+                        MEASURES[measure],
+                        arm,
+                        p["timepoint_months"],
+                        show_count(n),
+                        "–" if mean is None else f"{mean:.2f}",
+                        f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "–",
+                    ]
+                )
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    name=arm,
+                    legendgroup=arm,
+                    showlegend=i == 0,
+                    mode="lines+markers+text",
+                    text=text,
+                    textposition="top center",
+                    textfont={"size": 9},
+                    line={"color": arm_colour(arm, arms)},
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": hi,
+                        "arrayminus": lo,
+                        "thickness": 1,
+                    },
+                    hovertemplate="%{x} months: %{y:.2f}<extra>" + e(arm) + "</extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.update_xaxes(tickvals=[0, 6, 12, 24], row=row, col=col)
+    fig.update_layout(
+        height=300 * nrows + 60,
+        template="plotly_white",
+        margin={"t": 40, "b": 40, "l": 40, "r": 10},
+        legend={"orientation": "h", "y": -0.08},
+    )
+    page.chart(
+        f"trajectories-{study}",
+        fig,
+        "Mean score by arm at 0, 6, 12 and 24 months, with its 95 % interval (mean ± 1.96·sd/√n). A "
+        "mean of fewer than 5 people is not shown.",
+    )
+    numbers = table(["measure", "arm", "months", "n", "mean", "95 % CI"], rows, "numbers compact")
+    page.add(fragment("details", summary="The numbers (n, mean, 95 % interval)", body=numbers))
+
+
+def consort_flow(page: Page, consort: list[dict[str, Any]]) -> None:
+    steps = (
+        ("n_randomised", "Randomised"),
+        ("n_intervention_ended", "Stopped the intervention (still followed)"),
+        ("n_lost_by_12m", "Lost or withdrawn by 12 months"),
+        ("n_analysed_12m", "Analysed at 12 months"),
+        ("n_lost_by_24m", "Lost or withdrawn by 24 months"),
+        ("n_analysed_24m", "Analysed at 24 months"),
+    )
+    arms = [
+        {
+            "name": row["arm"],
+            "boxes": [
+                {
+                    "n": show_count(row[key]),
+                    "label": label,
+                    "side": key.startswith(("n_lost", "n_intervention")),
+                }
+                for key, label in steps
+            ],
+        }
+        for row in consort
+    ]
+    page.add(fragment("consort", arms=arms))
