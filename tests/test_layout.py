@@ -40,3 +40,13 @@ def test_the_readme_layout_names_every_part_of_the_package() -> None:
     assert parts, "the guard would pass vacuously"
     missing = [name for name in parts if f"`plugins/outcomes/{name}/`" not in readme]
     assert not missing, f"README.md's repository layout does not name: {missing}"
+
+
+def test_deliveries_in_the_tests_are_written_by_one_writer() -> None:
+    """``tests/support/deliveries.py`` writes every delivery's CSV; the suites' helpers call it."""
+    writers = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if p != Path(__file__) and "csv.writer(" in p.read_text(encoding="utf-8")
+    )
+    assert writers == ["tests/support/deliveries.py"], writers

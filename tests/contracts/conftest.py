@@ -8,30 +8,19 @@ exactly one rule by changing one value, one byte or one manifest key. Every fnr 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import deliveries
 
-from outcomes.contracts import load_contract
 from outcomes.contracts.fnr import synthetic_fnr
 
 DELIVERY_ID = "20261121T0200Z"
 EXTRACTED_AT = "2026-11-21T02:00:00Z"
 BIRTH = dt.date(1980, 5, 17)
-SOURCE_OF = {
-    "enrolment.csv": "trial",
-    "proms.csv": "registry",
-    "benefit_spells.csv": "welfare",
-    "checkpoints.csv": "employment",
-    "jobs.csv": "employment",
-}
 
 
 def fnr(serial: int = 0, birth: dt.date = BIRTH) -> str:
@@ -107,25 +96,15 @@ def csv_bytes(
     line_end: str = "\n",
 ) -> bytes:
     """RFC 4180 CSV of ``rows`` under ``header`` (missing keys written empty)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator=line_end)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in header])
-    return buf.getvalue().encode("utf-8")
+    return deliveries.csv_bytes(header, rows, line_end=line_end)
 
 
-def count_data_rows(data: bytes) -> int:
-    """Data rows of a CSV file (records after the header), as a source would count them."""
-    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
-    try:
-        return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
-    except csv.Error:
-        return text.count("\n") - 1
+#: Data rows of a CSV file (records after the header), as a source would count them.
+count_data_rows = deliveries.data_rows
 
 
 class DeliveryWriter:
-    """Writes synthetic deliveries under one landing root."""
+    """Writes synthetic deliveries under one landing root (with the one writer of the tests)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -143,42 +122,19 @@ class DeliveryWriter:
         edit_manifest: Callable[[dict[str, Any]], None] | None = None,
         manifest: bool = True,
     ) -> Path:
-        """Write the delivery and return its folder.
-
-        ``files`` maps a file name to rows (dicts) or to raw bytes. ``header`` overrides a file's
-        header (default: the contract's columns). ``edit_manifest`` may change the manifest dict
-        before it is written (sha256 and rows are already correct).
-        """
-        contract = load_contract()
-        folder = self.root / source / delivery_id
-        folder.mkdir(parents=True, exist_ok=True)
-        entries = []
-        for name, content in files.items():
-            if isinstance(content, bytes):
-                data = content
-            else:
-                if header and name in header:
-                    cols: Sequence[str] = header[name]
-                else:
-                    cols = contract.file(SOURCE_OF[name], name).column_names
-                data = csv_bytes(content, cols, line_end=line_end)
-            (folder / name).write_bytes(data)
-            entries.append(
-                {"name": name, "rows": count_data_rows(data), "sha256": hashlib.sha256(data).hexdigest()}
-            )
-        if manifest:
-            doc: dict[str, Any] = {
-                "source": source,
-                "delivery_id": delivery_id,
-                "extracted_at": extracted_at,
-                "mode": mode
-                or (contract.sources[source].mode if source in contract.sources else "incremental"),
-                "files": entries,
-            }
-            if edit_manifest is not None:
-                edit_manifest(doc)
-            (folder / "_manifest.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        return folder
+        """Write the delivery and return its folder (see ``support.deliveries.write_delivery``)."""
+        return deliveries.write_delivery(
+            self.root,
+            source,
+            delivery_id,
+            files,
+            extracted_at=extracted_at,
+            mode=mode,
+            header=header,
+            line_end=line_end,
+            edit_manifest=edit_manifest,
+            manifest=manifest,
+        )
 
 
 @pytest.fixture

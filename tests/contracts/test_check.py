@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.deliveries import SOURCE_OF
 
 from outcomes.contracts import (
     DeliveryReport,
@@ -23,13 +24,6 @@ from outcomes.contracts import (
 from outcomes.contracts.fnr import is_synthetic, synthetic_fnr
 
 ENROLLED = frozenset({"IPS-101", "IPS-102", "IPS-103"})
-SOURCE_OF = {
-    "enrolment.csv": "trial",
-    "proms.csv": "registry",
-    "benefit_spells.csv": "welfare",
-    "checkpoints.csv": "employment",
-    "jobs.csv": "employment",
-}
 FNR = synthetic_fnr(dt.date(1975, 2, 3), 7)
 BAD_FNR = FNR[:10] + str((int(FNR[10]) + 1) % 10)  # synthetic, last check digit wrong
 

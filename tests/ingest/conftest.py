@@ -1,6 +1,6 @@
 """Fixtures of the ingest tests: a landing root per test, the ingest DAGs on it, the warehouse.
 
-The helpers themselves live in ``ingest_kit.py`` (importable by the test modules); these fixtures
+The helpers themselves live in ``tests/support/ingest_kit.py``; these fixtures
 bind them to the session's warehouse and Airflow.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ingest_kit import KEY, connect, run_ingest
+from support.ingest_kit import KEY, connect, run_ingest
 
 from outcomes.runners.inprocess import DagRunOutcome
 from outcomes.settings import Settings

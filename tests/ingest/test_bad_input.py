@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from ingest_kit import (
+from support.ingest_kit import (
     PSEUDONYMISE,
     assert_applied,
     check_reconciliation,

@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from ingest_kit import (
+from support.deliveries import SOURCE_OF
+from support.ingest_kit import (
     PSEUDONYMISE,
-    SOURCE_OF,
     assert_applied,
     broken_fnr,
     checkpoint_row,

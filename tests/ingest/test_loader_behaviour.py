@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ingest_kit import KEY, PSEUDONYMISE
 from support.deliveries import enrolment_row, fnr, prom_rows, spell_row, write_delivery
+from support.ingest_kit import KEY, PSEUDONYMISE
 
 from outcomes.contracts import load_contract
 from outcomes.ingest.loader import apply_delivery

@@ -9,19 +9,16 @@ real warehouse, after an enrolment, and must leave the same rows in raw, pending
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import psycopg
-from ingest_kit import PSEUDONYMISE
-from support.deliveries import enrolment_row, fnr, prom_rows, write_delivery
+from support.deliveries import contract_header, csv_bytes, enrolment_row, fnr, prom_rows, write_delivery
+from support.ingest_kit import PSEUDONYMISE
 
-from outcomes.contracts import columnar, load_contract
+from outcomes.contracts import columnar
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.sinks import _Direct
 from outcomes.warehouse.connection import Warehouse
@@ -44,25 +41,10 @@ def registry_rows() -> list[dict[str, Any]]:
 
 def write_quoted(root: Path, delivery_id: str, rows: list[dict[str, Any]]) -> Path:
     """The same rows with every field quoted (not plain: read row by row), true manifest."""
-    folder = root / "registry" / delivery_id
-    folder.mkdir(parents=True)
-    columns = load_contract().sources["registry"].files["proms.csv"].column_names
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
-    data = out.getvalue().encode()
-    (folder / "proms.csv").write_bytes(data)
-    manifest = {
-        "source": "registry",
-        "delivery_id": delivery_id,
-        "extracted_at": "2025-10-01T02:00:00Z",
-        "mode": "incremental",
-        "files": [{"name": "proms.csv", "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}],
-    }
-    (folder / "_manifest.json").write_text(json.dumps(manifest))
-    return folder
+    data = csv_bytes(contract_header("proms.csv"), rows, quote_all=True)
+    return write_delivery(
+        root, "registry", delivery_id, {"proms.csv": data}, extracted_at="2025-10-01T02:00:00Z"
+    )
 
 
 def stored(conn: psycopg.Connection, delivery_id: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ingest_kit import (
+from support.ingest_kit import (
     FNRS,
     INGEST_SCHEMAS,
     PSEUDONYMISE,

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_kit import (
+from support.ingest_kit import (
     PSEUDONYMISE,
     connect,
     count,

@@ -1,4 +1,6 @@
-"""Write deliveries in the contract format for tests: rows in, a folder with a true manifest out."""
+"""Write deliveries in the contract format for tests: rows (or raw bytes) in, a folder with a true
+manifest out. The one writer of deliveries in the tests: the ingest and contract suites' helpers
+(``tests/support/ingest_kit.py``, ``tests/contracts/conftest.py``) call it with their defaults."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from outcomes.contracts.fnr import synthetic_fnr
 from outcomes.contracts.registry import sources
 
 MODES = {spec.name: spec.mode for spec in sources()}
+#: Each contract file's source (``proms.csv`` -> ``registry``), from the contract.
+SOURCE_OF = {name: spec.name for spec in sources() for name in spec.files}
 
 
 def fnr(n: int) -> str:
@@ -23,43 +28,94 @@ def fnr(n: int) -> str:
     return synthetic_fnr(born, n // 9000)
 
 
-def csv_bytes(source: str, file: str, rows: list[dict[str, Any]]) -> bytes:
-    columns = load_contract().sources[source].files[file].column_names
+def contract_header(file: str) -> tuple[str, ...]:
+    """The contract's columns of ``file``, in contract order."""
+    return load_contract().file(SOURCE_OF[file], file).column_names
+
+
+def csv_bytes(
+    header: Sequence[str], rows: Sequence[Mapping[str, Any]], *, line_end: str = "\n", quote_all: bool = False
+) -> bytes:
+    """RFC 4180 bytes of ``rows`` under ``header``; a missing key or None is an empty field;
+    ``quote_all`` quotes every field (valid, but not a plain file)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer = csv.writer(
+        out, lineterminator=line_end, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
+    writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
-    return out.getvalue().encode()
+        writer.writerow(["" if row.get(c) is None else str(row[c]) for c in header])
+    return out.getvalue().encode("utf-8")
+
+
+def data_rows(data: bytes) -> int:
+    """The data rows a source would count in ``data`` (records after the header), best effort."""
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    try:
+        return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
+    except csv.Error:
+        return max(text.count("\n") - 1, 0)
+
+
+def extracted_at_of(delivery_id: str) -> str:
+    """The extract time a delivery id stands for, as a manifest writes it."""
+    return dt.datetime.strptime(delivery_id[:13], "%Y%m%dT%H%M").strftime("%Y-%m-%dT%H:%M:00Z")
+
+
+def manifest_doc(
+    source: str, delivery_id: str, files: Mapping[str, bytes], *, extracted_at: str | None = None
+) -> dict[str, Any]:
+    """A manifest that tells the truth about ``files`` (name -> bytes)."""
+    return {
+        "source": source,
+        "delivery_id": delivery_id,
+        "extracted_at": extracted_at or extracted_at_of(delivery_id),
+        "mode": MODES.get(source, "incremental"),
+        "files": [
+            {"name": name, "rows": data_rows(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for name, data in files.items()
+        ],
+    }
 
 
 def write_delivery(
     root: Path,
     source: str,
     delivery_id: str,
-    files: dict[str, list[dict[str, Any]]],
+    files: Mapping[str, Sequence[Mapping[str, Any]] | bytes],
     *,
     extracted_at: str | None = None,
+    mode: str | None = None,
+    header: Mapping[str, Sequence[str]] | None = None,
+    line_end: str = "\n",
+    edit_manifest: Callable[[dict[str, Any]], None] | None = None,
+    manifest: bool = True,
 ) -> Path:
-    """``root/source/delivery_id/`` with the CSVs and, last, a manifest that tells the truth."""
+    """``root/source/delivery_id/`` with the CSVs and, last, a manifest that tells the truth.
+
+    ``files`` maps a file name to rows or to raw bytes; ``header`` overrides a file's header (the
+    contract's by default); ``mode`` and ``extracted_at`` the manifest's (the source's mode, the
+    delivery id's time); ``edit_manifest`` changes the true manifest before it is written, and
+    ``manifest=False`` leaves it out (an incomplete delivery).
+    """
     folder = root / source / delivery_id
-    folder.mkdir(parents=True)
-    entries = []
-    for name, rows in files.items():
-        data = csv_bytes(source, name, rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, bytes] = {}
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            data = content
+        else:
+            columns = header[name] if header and name in header else contract_header(name)
+            data = csv_bytes(columns, content, line_end=line_end)
         (folder / name).write_bytes(data)
-        entries.append({"name": name, "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()})
-    stamp = extracted_at or dt.datetime.strptime(delivery_id[:13], "%Y%m%dT%H%M").strftime(
-        "%Y-%m-%dT%H:%M:00Z"
-    )
-    manifest = {
-        "source": source,
-        "delivery_id": delivery_id,
-        "extracted_at": stamp,
-        "mode": MODES[source],
-        "files": entries,
-    }
-    (folder / "_manifest.json").write_text(json.dumps(manifest))
+        written[name] = data
+    if manifest:
+        doc = manifest_doc(source, delivery_id, written, extracted_at=extracted_at)
+        if mode is not None:
+            doc["mode"] = mode
+        if edit_manifest is not None:
+            edit_manifest(doc)
+        (folder / "_manifest.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return folder
 
 

@@ -11,10 +11,7 @@ Imported by the test modules of this folder (pytest puts the folder on ``sys.pat
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import io
 import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +22,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from outcomes.contracts import load_contract
 from outcomes.contracts.fnr import synthetic_fnr
 from outcomes.contracts.registry import sources
 from outcomes.ingest.pseudonym import Pseudonymiser
@@ -34,20 +30,14 @@ from outcomes.ingest.storage import raw_table
 from outcomes.runners.inprocess import DagRunOutcome, run_dag
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
+from support import deliveries
+from support.deliveries import contract_header
 
 #: The pseudonymisation key of the tests (64 hex characters; the same value the other ingest
 #: tests use, so that pseudonyms agree whichever test enrolled a person).
 KEY = "0123456789abcdef" * 4
 PSEUDONYMISE = Pseudonymiser(KEY.encode())
 
-SOURCE_OF = {
-    "enrolment.csv": "trial",
-    "proms.csv": "registry",
-    "benefit_spells.csv": "welfare",
-    "checkpoints.csv": "employment",
-    "jobs.csv": "employment",
-}
-MODES = {spec.name: spec.mode for spec in sources()}
 INGEST_SCHEMAS = ("raw", "pending", "quarantine", "meta")
 
 #: Every fnr this suite wrote into a delivery (valid or deliberately broken).
@@ -182,41 +172,17 @@ def job_row(participant_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def columns(file: str) -> tuple[str, ...]:
-    return load_contract().file(SOURCE_OF[file], file).column_names
+    return contract_header(file)
 
 
 def csv_bytes(file: str, rows: Sequence[Mapping[str, Any]], header: Sequence[str] | None = None) -> bytes:
     """RFC 4180 bytes of ``rows`` under ``header`` (default: the contract's columns); None -> empty."""
-    cols = tuple(header) if header is not None else columns(file)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(cols)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else str(row[c]) for c in cols])
-    return out.getvalue().encode("utf-8")
-
-
-def data_rows(data: bytes) -> int:
-    """The data rows a source would count in ``data`` (records after the header), best effort."""
-    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
-    try:
-        return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
-    except csv.Error:
-        return max(text.count("\n") - 1, 0)
+    return deliveries.csv_bytes(tuple(header) if header is not None else columns(file), rows)
 
 
 def manifest_doc(source: str, delivery_id: str, files: Mapping[str, bytes]) -> dict[str, Any]:
     """A manifest that tells the truth about ``files``."""
-    return {
-        "source": source,
-        "delivery_id": delivery_id,
-        "extracted_at": extracted_at_of(delivery_id).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "mode": MODES[source],
-        "files": [
-            {"name": name, "rows": data_rows(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in files.items()
-        ],
-    }
+    return deliveries.manifest_doc(source, delivery_id, files)
 
 
 def write_delivery(
@@ -229,27 +195,12 @@ def write_delivery(
     edit_manifest: Callable[[dict[str, Any]], None] | None = None,
     manifest: bool = True,
 ) -> Path:
-    """Write ``root/source/delivery_id/`` (the CSVs first, the manifest last) and return the folder.
-
-    ``files`` maps a file name to rows or to raw bytes; ``header`` overrides a file's header;
-    ``edit_manifest`` changes the (true) manifest before it is written.
-    """
+    """Write ``root/source/delivery_id/`` (the CSVs first, the manifest last) with the one writer
+    (``support.deliveries``), a fresh delivery id by default, and remember it for the suite."""
     delivery_id = delivery_id or new_delivery_id()
-    folder = root / source / delivery_id
-    folder.mkdir(parents=True, exist_ok=True)
-    written: dict[str, bytes] = {}
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            data = content
-        else:
-            data = csv_bytes(name, content, header.get(name) if header else None)
-        (folder / name).write_bytes(data)
-        written[name] = data
-    if manifest:
-        doc = manifest_doc(source, delivery_id, written)
-        if edit_manifest is not None:
-            edit_manifest(doc)
-        (folder / "_manifest.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    folder = deliveries.write_delivery(
+        root, source, delivery_id, files, header=header, edit_manifest=edit_manifest, manifest=manifest
+    )
     DELIVERIES.append((source, delivery_id))
     return folder
 
