@@ -56,10 +56,11 @@ test-celery: install ## Run the ingest and build DAGs under the CeleryExecutor (
 test-quick: install ## Run only the quick tests (no end-to-end runs)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy, and sqlfluff on the dbt models (.sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/snapshots
 
 docs: install ## Write the generated parts of the docs (settings table, source contracts) from their one home
 	$(BIN)/python -m outcomes.docgen

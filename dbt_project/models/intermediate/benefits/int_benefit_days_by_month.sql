@@ -23,7 +23,7 @@ benefit_days as (
         end as benefit_group,
         range_agg(daterange(from_date, to_date, '[]')) as covered
     from spells
-    group by 1, 2
+    group by participant_id, benefit_group
 
 ),
 
@@ -38,7 +38,7 @@ per_month as (
             from unnest(
                 benefit_days.covered * datemultirange(daterange(months.period_start_date, months.checkpoint_date, '[)'))
             ) as part
-        ) as days
+        ) as days_covered
 
     from months
     inner join benefit_days
@@ -52,11 +52,11 @@ final as (
     select
         participant_id,
         month_index,
-        sum(days) filter (where benefit_group = 'SYKEPENGER')::integer as days_sykepenger,
-        sum(days) filter (where benefit_group = 'AAP')::integer as days_aap,
-        sum(days) filter (where benefit_group = 'UFORETRYGD')::integer as days_uforetrygd,
-        sum(days) filter (where benefit_group = 'DAGPENGER')::integer as days_dagpenger,
-        sum(days) filter (where benefit_group = 'OTHER')::integer as days_other_benefit
+        sum(days_covered) filter (where benefit_group = 'SYKEPENGER')::integer as days_sykepenger,
+        sum(days_covered) filter (where benefit_group = 'AAP')::integer as days_aap,
+        sum(days_covered) filter (where benefit_group = 'UFORETRYGD')::integer as days_uforetrygd,
+        sum(days_covered) filter (where benefit_group = 'DAGPENGER')::integer as days_dagpenger,
+        sum(days_covered) filter (where benefit_group = 'OTHER')::integer as days_other_benefit
 
     from per_month
     group by participant_id, month_index

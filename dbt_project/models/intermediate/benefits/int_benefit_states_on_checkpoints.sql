@@ -34,8 +34,8 @@ active as (
     inner join spells
         on
             months.participant_id = spells.participant_id
-            and spells.from_date <= months.checkpoint_date
-            and (spells.to_date is null or spells.to_date >= months.checkpoint_date)
+            and months.checkpoint_date >= spells.from_date
+            and (spells.to_date is null or months.checkpoint_date <= spells.to_date)
 
 ),
 

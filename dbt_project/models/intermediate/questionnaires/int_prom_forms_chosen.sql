@@ -74,7 +74,7 @@ candidates as (
         on
             windows.participant_id = forms.participant_id
             and forms.answered_on between windows.window_start_date and windows.window_end_date
-            and (windows.followup_ended_on is null or forms.answered_on <= windows.followup_ended_on)
+            and (windows.followup_ended_on is null or windows.followup_ended_on >= forms.answered_on)
 
 ),
 

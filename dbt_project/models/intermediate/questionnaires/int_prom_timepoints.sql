@@ -6,8 +6,8 @@ select
     window_days_after
 from (
     values
-        (0, 60, 14),
-        (6, 45, 45),
-        (12, 45, 45),
-        (24, 45, 45)
+    (0, 60, 14),
+    (6, 45, 45),
+    (12, 45, 45),
+    (24, 45, 45)
 ) as timepoints (timepoint_months, window_days_before, window_days_after)

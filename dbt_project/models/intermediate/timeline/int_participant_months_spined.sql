@@ -27,7 +27,7 @@ final as (
         participants.randomised_on,
         participants.observed_until,
         {{ months_after('participants.randomised_on', 'month_indexes.month_index') }}
-            <= participants.observed_until as is_observed
+        <= participants.observed_until as is_observed
 
     from participants
     cross join month_indexes

@@ -20,4 +20,5 @@ final as (
 
 )
 
-select * from final
+-- every column of the participant passes through (participants.*)
+select * from final  -- noqa: AM04

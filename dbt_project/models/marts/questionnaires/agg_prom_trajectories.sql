@@ -27,14 +27,14 @@ measures_long as (
         on scores.participant_id = participants.participant_id
     cross join lateral (
         values
-            ('odi_pct', scores.odi_pct::numeric),
-            ('nrs_pain_intensity', scores.nrs_pain_intensity::numeric),
-            ('nrs_pain_bother', scores.nrs_pain_bother::numeric),
-            ('hscl25_total', scores.hscl25_total::numeric),
-            ('hscl25_anxiety', scores.hscl25_anxiety::numeric),
-            ('hscl25_depression', scores.hscl25_depression::numeric),
-            ('eq5d_index', scores.eq5d_index::numeric),
-            ('eq5d_vas', scores.eq5d_vas::numeric)
+        ('odi_pct', scores.odi_pct::numeric),
+        ('nrs_pain_intensity', scores.nrs_pain_intensity::numeric),
+        ('nrs_pain_bother', scores.nrs_pain_bother::numeric),
+        ('hscl25_total', scores.hscl25_total::numeric),
+        ('hscl25_anxiety', scores.hscl25_anxiety::numeric),
+        ('hscl25_depression', scores.hscl25_depression::numeric),
+        ('eq5d_index', scores.eq5d_index::numeric),
+        ('eq5d_vas', scores.eq5d_vas::numeric)
     ) as measures (measure, value)
 
 ),

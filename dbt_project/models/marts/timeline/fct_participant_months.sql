@@ -47,8 +47,8 @@ jobs_on_checkpoints as (
         on
             months.participant_id = jobs.participant_id
             and jobs.job_type = 'COMPETITIVE'
-            and jobs.start_date <= months.checkpoint_date
-            and (jobs.end_date is null or jobs.end_date >= months.checkpoint_date)
+            and months.checkpoint_date >= jobs.start_date
+            and (jobs.end_date is null or months.checkpoint_date <= jobs.end_date)
     group by months.participant_id, months.month_index
 
 ),
