@@ -155,15 +155,17 @@ def expected_prom_scores(landing: Path, as_of: dt.date) -> dict[tuple[str, int],
                 if target - dt.timedelta(days=before) <= f["answered_on"] <= target + dt.timedelta(days=after)
                 and (ended is None or f["answered_on"] <= ended)
             ]
-            row: dict[str, Any] = {"target_date": target, "form_id": None, "answered_on": None}
-            row.update(dict.fromkeys(score({}), None))
+            expected_row: dict[str, Any] = {"target_date": target, "form_id": None, "answered_on": None}
+            expected_row.update(dict.fromkeys(score({}), None))
             if candidates:
                 # nearest; ties: the later updated_at, then the larger form_id
                 _, form_id, chosen = min(
                     candidates, key=lambda c: (c[0], -c[2]["updated_at"].timestamp(), _desc(c[1]))
                 )
-                row.update(form_id=form_id, answered_on=chosen["answered_on"], **score(chosen["items"]))
-            expected[(participant.participant_id, timepoint)] = row
+                expected_row.update(
+                    form_id=form_id, answered_on=chosen["answered_on"], **score(chosen["items"])
+                )
+            expected[(participant.participant_id, timepoint)] = expected_row
     return expected
 
 
