@@ -1,7 +1,7 @@
 """The deployment files, checked without a container engine (this machine has none): the compose
-file's services and profiles, every variable it references listed in .env.example, every setting
-the code reads listed there too, no secret values, and the image's Airflow and Python equal to
-the lock's."""
+file's services and profiles, every variable it references listed in .env.example (every setting
+the code reads is held to .env.example by tests/test_settings.py), no secret values, and the
+image's Airflow and Python equal to the lock's."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import tomllib
 from pathlib import Path
 
 import yaml
-
-from outcomes.contracts.registry import source_names
-from outcomes.settings import INTERNAL
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -54,23 +51,6 @@ def test_every_variable_the_compose_file_references_is_in_env_example() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
     assert referenced and referenced <= ENV_KEYS, sorted(referenced - ENV_KEYS)
-
-
-def test_every_setting_the_code_reads_is_in_env_example() -> None:
-    read: set[str] = set()
-    for path in (ROOT / "plugins" / "outcomes").rglob("*.py"):
-        source = path.read_text()
-        read |= set(re.findall(r"\"(OUTCOMES_[A-Z0-9_]+)\"", source))
-        for prefix, suffix in re.findall(r"f\"(OUTCOMES_[A-Z_]*)\{source\.upper\(\)\}([A-Z_]*)\"", source):
-            read |= {f"{prefix}{s.upper()}{suffix}" for s in source_names()}
-    # the dbt profile reads the OUTCOMES_DBT_* connection variables, which the code derives from
-    # the warehouse (internal); a setting of its own there is a deployment's setting
-    profile = (ROOT / "dbt_project" / "profiles.yml").read_text()
-    derived = {n for n in read if n.startswith("OUTCOMES_DBT_")} - {"OUTCOMES_DBT_EXECUTION"}
-    read -= derived
-    read |= set(re.findall(r"env_var\('(OUTCOMES_[A-Z0-9_]+)'", profile)) - derived
-    missing = read - ENV_KEYS - set(INTERNAL)
-    assert not missing, sorted(missing)
 
 
 def test_no_secret_has_a_value_in_the_committed_files() -> None:

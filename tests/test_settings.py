@@ -98,6 +98,11 @@ def test_every_setting_the_code_names_is_declared_or_internal() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             named |= set(re.findall(r"[\"'`](OUTCOMES_[A-Z0-9_]*[A-Z0-9])[\"'`]", text))
+            for prefix, suffix in re.findall(r"f\"(OUTCOMES_[A-Z_]*)\{source\.upper\(\)\}([A-Z_]*)\"", text):
+                named |= {f"{prefix}{source.upper()}{suffix}" for source in source_names()}
+    profile = (ROOT / "dbt_project" / "profiles.yml").read_text(encoding="utf-8")
+    named |= set(re.findall(r"env_var\('(OUTCOMES_[A-Z0-9_]+)'", profile))
+    assert "OUTCOMES_SCHEDULE_TRIAL" in named and "OUTCOMES_DBT_THREADS" in named  # both scans found some
     declared_names = set(every_name()) | {e.name for e in DECLARED}
     unknown = named - declared_names - set(INTERNAL)
     assert not unknown, f"named in the code but not declared in outcomes.settings: {sorted(unknown)}"

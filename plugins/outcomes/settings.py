@@ -195,7 +195,9 @@ class Setting:
         return self.default
 
     def describe_default(self) -> str:
-        """The default as the docs state it."""
+        """The default as the docs state it (a contract default with its value, read from there)."""
+        if self.contract_default is not None:
+            return f"{self.default_doc} ({self.default_for(self.name):g})"
         if self.default_doc:
             return self.default_doc
         if self.default is None:

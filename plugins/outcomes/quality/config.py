@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from outcomes.contracts.registry import sources
+from outcomes.contracts.registry import source_names, sources
 from outcomes.settings import declared, setting
 
 #: The severities a freshness check can have (``OUTCOMES_FRESHNESS_SEVERITY``).
@@ -52,7 +52,7 @@ def load_gate_config(env: Mapping[str, str] | None = None) -> GateConfig:
         if f.name not in ("freshness_days", "freshness_severity")
     }
     values["freshness_days"] = {
-        source: setting(f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", env) for source in freshness_defaults()
+        source: setting(f"OUTCOMES_FRESHNESS_{source.upper()}_DAYS", env) for source in source_names()
     }
     values["freshness_severity"] = setting("OUTCOMES_FRESHNESS_SEVERITY", env)
     return GateConfig(**values)  # type: ignore[arg-type]

@@ -94,17 +94,13 @@ def _ensure_system_user() -> None:
     if os.name != "posix" or os.geteuid() != 0:
         return
     import fcntl
-    import pwd
+
+    from pgserver.utils import ensure_user_exists
 
     fd = os.open(_SYSTEM_USER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            subprocess.run(
-                ["useradd", "-s", "/bin/bash", SYSTEM_USER], check=True, capture_output=True, text=True
-            )
+        ensure_user_exists(SYSTEM_USER)  # pgserver's own check-and-useradd, one process at a time
     finally:
         os.close(fd)  # releases the lock
 
