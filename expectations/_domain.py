@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from outcomes.transform.seeds import eq5d_value_set
+
 #: Each questionnaire score's range (docs/definitions.md "Questionnaires").
 SCORE_RANGES: dict[str, tuple[float, float]] = {
     "odi_pct": (0, 100),
@@ -10,6 +12,7 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "hscl25_total": (1, 4),
     "hscl25_anxiety": (1, 4),
     "hscl25_depression": (1, 4),
-    "eq5d_index": (-0.594, 1),  # the UK TTO 1997 value set's worst and best states
+    # the EQ-5D value set's worst state (33333) and best (11111)
+    "eq5d_index": (float(eq5d_value_set().worst()), 1),
     "eq5d_vas": (0, 100),
 }

@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
+from outcomes.transform.seeds import benefit_codes, state_codes
 
 E = gx.expectations
-STATES = [
-    "WORKING",
-    "WORKING_WITH_BENEFIT",
-    "SICK_LEAVE",
-    "WORK_ASSESSMENT",
-    "DISABILITY_FULL",
-    "DISABILITY_PARTIAL",
-    "UNEMPLOYED",
-    "OTHER_BENEFIT",
-    "NO_BENEFIT_NO_WORK",
-]
-BENEFITS = ["UFORETRYGD", "AAP", "SYKEPENGER", "DAGPENGER", "TILTAKSPENGER", "KVP", "SOSIALHJELP"]
 DAY_COLUMNS = ("days_sykepenger", "days_aap", "days_uforetrygd", "days_dagpenger", "days_other_benefit")
 
 
@@ -89,17 +78,17 @@ def build(gate: GateContext) -> Dataset:
             E.ExpectColumnValuesToBeInSet,
             "fct_participant_months.work_participation_state_in_set",
             column="work_participation_state",
-            value_set=STATES,
+            value_set=list(state_codes()),
             severity="error",
-            description="the work-participation state is one of the nine of docs/definitions.md",
+            description="the work-participation state is one of the seed work_participation_states",
         ),
         expect(
             E.ExpectColumnValuesToBeInSet,
             "fct_participant_months.benefit_on_checkpoint_in_set",
             column="benefit_on_checkpoint",
-            value_set=BENEFITS,
+            value_set=list(benefit_codes()),
             severity="error",
-            description="the benefit on the checkpoint date is a known benefit",
+            description="the benefit on the checkpoint date is one of the seed benefit_types",
         ),
         expect(
             E.ExpectColumnValuesToBeBetween,

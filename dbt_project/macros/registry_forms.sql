@@ -88,9 +88,17 @@
     {{ forms_to_rebuild('registry_forms_touched', current) }}
 {%- endmacro %}
 
-{# int_prom_forms_scored's fingerprint of a form: its items' fingerprint and this model's code. #}
+{# int_prom_forms_scored's fingerprint of a form: its items' fingerprint, this model's code and
+   the rows of the value set it scores with (seeds/eq5d_uk_tto_1997.csv). #}
 {% macro scored_form_fingerprint(items_fingerprint) -%}
-    hashtextextended({{ items_fingerprint }}::text || ':{{ local_md5(model.raw_code) }}', 0)
+    hashtextextended(
+        {{ items_fingerprint }}::text || ':{{ local_md5(model.raw_code) }}:'
+        || (
+            select md5(string_agg(value_set_rows::text, ',' order by value_set_rows::text))
+            from {{ ref('eq5d_uk_tto_1997') }} as value_set_rows
+        ),
+        0
+    )
 {%- endmacro %}
 
 {# Pre-hook of int_prom_forms_scored: forms whose items' fingerprint or this model's code changed. #}

@@ -28,11 +28,50 @@ def _sources() -> str:
     return sources_reference()
 
 
+def _benefit_types() -> str:
+    from outcomes.transform.seeds import benefit_types
+
+    lines = ["| precedence | benefit | in words | days counted in |", "|---|---|---|---|"]
+    for b in benefit_types():
+        days = "days_other_benefit" if b.days_group == "OTHER" else f"days_{b.days_group.lower()}"
+        lines.append(f"| {b.precedence} | `{b.benefit}` | {b.label} | `{days}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _work_participation_states() -> str:
+    from outcomes.transform.seeds import work_participation_states
+
+    lines = ["| state | meaning | the dashboard's label |", "|---|---|---|"]
+    lines += [f"| `{s.state}` | {s.meaning} | {s.label} |" for s in work_participation_states()]
+    return "\n".join(lines) + "\n"
+
+
+def _eq5d_value_set() -> str:
+    from outcomes.transform.seeds import eq5d_value_set
+
+    value_set = eq5d_value_set()
+    lines = [
+        f"The index is 1, less {value_set.constant} if any dimension is above level 1, less "
+        f"{value_set.n3} if any dimension is at level 3, less each dimension's decrement at its level:",
+        "",
+        "| dimension (item) | level 2 | level 3 |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `eq5d_{d}` | {two} | {three} |" for d, (two, three) in value_set.decrements.items()]
+    return "\n".join(lines) + "\n"
+
+
 #: Each generated block and what writes it.
-BLOCKS: dict[str, Callable[[], str]] = {"settings": _settings, "sources": _sources}
+BLOCKS: dict[str, Callable[[], str]] = {
+    "settings": _settings,
+    "sources": _sources,
+    "benefit_types": _benefit_types,
+    "work_participation_states": _work_participation_states,
+    "eq5d_value_set": _eq5d_value_set,
+}
 
 _BLOCK = re.compile(
-    r"(<!-- BEGIN generated: (?P<name>[a-z_]+) \(make docs\) -->\n)(?P<body>.*?)"
+    r"(<!-- BEGIN generated: (?P<name>[a-z0-9_]+) \(make docs\) -->\n)(?P<body>.*?)"
     r"(<!-- END generated: (?P=name) -->)",
     re.S,
 )

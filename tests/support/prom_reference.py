@@ -16,15 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from outcomes.transform.seeds import eq5d_value_set
+
 TIMEPOINTS = {0: (60, 14), 6: (45, 45), 12: (45, 45), 24: (45, 45)}
-EQ5D_DIMENSIONS = ("eq5d_mobility", "eq5d_selfcare", "eq5d_activities", "eq5d_pain", "eq5d_anxiety")
-EQ5D_DECREMENTS = {
-    "eq5d_mobility": (0.069, 0.314),
-    "eq5d_selfcare": (0.104, 0.214),
-    "eq5d_activities": (0.036, 0.094),
-    "eq5d_pain": (0.123, 0.386),
-    "eq5d_anxiety": (0.071, 0.236),
-}
 
 
 def _round(value: Decimal, places: int) -> Decimal:
@@ -78,14 +72,18 @@ def score(items: dict[str, int | None]) -> dict[str, Any]:
     def mean(values: list[int], needed: int) -> Decimal | None:
         return _round(Decimal(sum(values)) / len(values), 2) if len(values) >= needed else None
 
+    # the coefficients are the seed's (its values are pinned to Dolan's published states in
+    # tests/transform/test_seeds.py); the formula is written here again, from the docs
+    value_set = eq5d_value_set()
     eq5d = None
-    if all(d in answered for d in EQ5D_DIMENSIONS):
-        levels = [answered[d] for d in EQ5D_DIMENSIONS]
-        index = 1.0 - (0.081 if max(levels) > 1 else 0) - (0.269 if max(levels) == 3 else 0)
-        for dimension, level in zip(EQ5D_DIMENSIONS, levels, strict=True):
+    if all(f"eq5d_{d}" in answered for d in value_set.decrements):
+        levels = {d: answered[f"eq5d_{d}"] for d in value_set.decrements}
+        worst = max(levels.values())
+        index = Decimal(1) - (value_set.constant if worst > 1 else 0) - (value_set.n3 if worst == 3 else 0)
+        for dimension, level in levels.items():
             if level > 1:
-                index -= EQ5D_DECREMENTS[dimension][level - 2]
-        eq5d = _round(Decimal(repr(round(index, 6))), 3)
+                index -= value_set.decrements[dimension][level - 2]
+        eq5d = _round(index, 3)
     return {
         "odi_pct": _round(Decimal(100 * sum(odi)) / (5 * len(odi)), 1) if len(odi) >= 8 else None,
         "nrs_pain_intensity": answered.get("nrs_pain_intensity"),

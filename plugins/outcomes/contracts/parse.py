@@ -83,8 +83,19 @@ def _regex_rule(arg: object, where: str) -> Rule:
 
 
 def _enum_rule(arg: object, where: str) -> Rule:
+    if isinstance(arg, dict):
+        # {seed: <name>}: the values of a dbt seed's first column, the value set's one home
+        _only_keys(arg, {"seed"}, where)
+        from outcomes.transform.seeds import rows
+
+        try:
+            arg = [next(iter(row.values())) for row in rows(str(arg["seed"]))]
+        except FileNotFoundError as exc:
+            raise ContractError(
+                f"{where}: enum names the seed {arg['seed']!r}, which does not exist"
+            ) from exc
     if not isinstance(arg, list) or not arg:
-        raise ContractError(f"{where}: enum must be a non-empty list")
+        raise ContractError(f"{where}: enum must be a non-empty list or {{seed: <name>}}")
     return EnumRule(tuple(v if isinstance(v, int) else str(v) for v in arg))
 
 

@@ -47,6 +47,14 @@ def rule_text(rule: str | dict[str, Any]) -> str:
     ((kind, value),) = rule.items()
     if kind == "regex":
         return f"matches `{value}`"
+    if kind == "enum" and isinstance(value, dict):
+        from outcomes.transform.seeds import rows
+
+        found = rows(value["seed"])
+        listed = ", ".join(
+            f"`{r[next(iter(r))]}`" + (f" ({r['label']})" if r.get("label") else "") for r in found
+        )
+        return f"one of the seed `{value['seed']}` (`dbt_project/seeds/{value['seed']}.csv`): {listed}"
     if kind == "enum":
         return f"one of {_code(value)}"
     if kind == "range":

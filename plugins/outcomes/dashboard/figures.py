@@ -17,24 +17,12 @@ from outcomes.dashboard.stats import (
     show_count,
     wilson,
 )
+from outcomes.transform.seeds import work_participation_states
 
 ARM_COLOURS = {"IPS": "#1b6ca8", "TAU": "#d1495b"}
 
 
 OTHER_ARM_COLOURS = ("#2a9d8f", "#e9c46a", "#6d597a")
-
-
-STATES = (
-    ("WORKING", "Working", "#2a9d8f"),
-    ("WORKING_WITH_BENEFIT", "Working with a graded benefit", "#8ab17d"),
-    ("SICK_LEAVE", "Sick leave", "#e9c46a"),
-    ("WORK_ASSESSMENT", "Work assessment (AAP)", "#f4a261"),
-    ("DISABILITY_PARTIAL", "Disability, partial", "#e76f51"),
-    ("DISABILITY_FULL", "Disability, full", "#9d0208"),
-    ("UNEMPLOYED", "Unemployed (dagpenger)", "#6d597a"),
-    ("OTHER_BENEFIT", "Other benefit", "#b5838d"),
-    ("NO_BENEFIT_NO_WORK", "No benefit, no work", "#adb5bd"),
-)
 
 
 MEASURES = {
@@ -281,7 +269,7 @@ def states_figure(
         rows=1, cols=len(arms) or 1, shared_yaxes=True, subplot_titles=arms, horizontal_spacing=0.04
     )
     for col, arm in enumerate(arms, start=1):
-        for state, label, colour in STATES:
+        for state, label, _meaning, colour in work_participation_states():
             ys = []
             for m in months:
                 n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
@@ -324,7 +312,7 @@ def states_figure(
     )
     rows = []
     for arm in arms:
-        for state, label, _ in STATES:
+        for state, label, _meaning, _colour in work_participation_states():
             cells = []
             for m in STATE_TABLE_MONTHS:
                 n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)

@@ -12,18 +12,23 @@ spells as (
 
 ),
 
+benefit_types as (
+
+    select * from {{ ref('benefit_types') }}
+
+),
+
 benefit_days as (
 
-    -- the days covered by each benefit, overlapping spells merged (a multirange per benefit)
+    -- the days covered by each group of benefits, overlapping spells merged (a multirange per group)
     select
-        participant_id,
-        case
-            when benefit in ('SYKEPENGER', 'AAP', 'UFORETRYGD', 'DAGPENGER') then benefit
-            else 'OTHER'
-        end as benefit_group,
-        range_agg(daterange(from_date, to_date, '[]')) as covered
+        spells.participant_id,
+        benefit_types.days_group as benefit_group,
+        range_agg(daterange(spells.from_date, spells.to_date, '[]')) as covered
     from spells
-    group by participant_id, benefit_group
+    inner join benefit_types
+        on spells.benefit = benefit_types.benefit
+    group by spells.participant_id, benefit_types.days_group
 
 ),
 

@@ -12,9 +12,15 @@ spells as (
 
 ),
 
+benefit_types as (
+
+    select * from {{ ref('benefit_types') }}
+
+),
+
 active as (
 
-    -- spells active on the checkpoint date, ranked by docs/definitions.md's precedence
+    -- spells active on the checkpoint date, ranked by the benefit types' precedence
     select
         months.participant_id,
         months.month_index,
@@ -22,12 +28,7 @@ active as (
         spells.grade_pct,
         row_number() over (
             partition by months.participant_id, months.month_index
-            order by
-                array_position(
-                    array['UFORETRYGD', 'AAP', 'SYKEPENGER', 'DAGPENGER', 'TILTAKSPENGER', 'KVP', 'SOSIALHJELP'],
-                    spells.benefit
-                ),
-                spells.grade_pct desc
+            order by benefit_types.precedence, spells.grade_pct desc
         ) as precedence_rank
 
     from months
@@ -36,6 +37,8 @@ active as (
             months.participant_id = spells.participant_id
             and months.checkpoint_date >= spells.from_date
             and (spells.to_date is null or months.checkpoint_date <= spells.to_date)
+    inner join benefit_types
+        on spells.benefit = benefit_types.benefit
 
 ),
 

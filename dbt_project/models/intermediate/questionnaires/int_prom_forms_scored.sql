@@ -63,6 +63,12 @@ forms as (
 
 ),
 
+value_set as (
+
+    select * from {{ ref('eq5d_uk_tto_1997') }}
+
+),
+
 scored as (
 
     select
@@ -91,24 +97,37 @@ scored as (
         end as hscl25_depression,
         case when hscl25_items_answered >= 20 then hscl25_total_mean >= 1.75 end as is_hscl25_case,
 
-        -- EQ-5D-3L, UK TTO value set (Dolan 1997), when all five dimensions are answered
+        -- EQ-5D-3L, UK TTO value set (Dolan 1997, seeds/eq5d_uk_tto_1997.csv), when all five
+        -- dimensions are answered: 1 less every decrement of the value set that the state meets
         case
             when num_nonnulls(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) = 5
                 then round(
-                    1.000
-                    - case
-                        when greatest(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) > 1
-                            then 0.081 else 0
-                    end
-                    - case
-                        when greatest(eq5d_mobility, eq5d_selfcare, eq5d_activities, eq5d_pain, eq5d_anxiety) = 3
-                            then 0.269 else 0
-                    end
-                    - case eq5d_mobility when 2 then 0.069 when 3 then 0.314 else 0 end
-                    - case eq5d_selfcare when 2 then 0.104 when 3 then 0.214 else 0 end
-                    - case eq5d_activities when 2 then 0.036 when 3 then 0.094 else 0 end
-                    - case eq5d_pain when 2 then 0.123 when 3 then 0.386 else 0 end
-                    - case eq5d_anxiety when 2 then 0.071 when 3 then 0.236 else 0 end,
+                    1 - (
+                        select coalesce(sum(value_set.decrement), 0)
+                        from value_set
+                        where
+                            (
+                                value_set.term = 'constant'
+                                and greatest(
+                                    forms.eq5d_mobility, forms.eq5d_selfcare, forms.eq5d_activities,
+                                    forms.eq5d_pain, forms.eq5d_anxiety
+                                ) > 1
+                            )
+                            or (
+                                value_set.term = 'n3'
+                                and greatest(
+                                    forms.eq5d_mobility, forms.eq5d_selfcare, forms.eq5d_activities,
+                                    forms.eq5d_pain, forms.eq5d_anxiety
+                                ) = 3
+                            )
+                            or (value_set.term, value_set.level) in (
+                                ('mobility', forms.eq5d_mobility),
+                                ('selfcare', forms.eq5d_selfcare),
+                                ('activities', forms.eq5d_activities),
+                                ('pain', forms.eq5d_pain),
+                                ('anxiety', forms.eq5d_anxiety)
+                            )
+                    ),
                     3
                 )
         end as eq5d_index,
