@@ -92,9 +92,9 @@ class Eq5dValueSet(NamedTuple):
 def eq5d_value_set() -> Eq5dValueSet:
     """The EQ-5D-3L UK TTO value set (Dolan 1997) of seeds/eq5d_uk_tto_1997.csv."""
     by_term = {(r["term"], r["level"]): Decimal(r["decrement"]) for r in rows("eq5d_uk_tto_1997")}
-    dimensions = dict.fromkeys(term for term, level in by_term if level)
+    dimensions = dict.fromkeys(term for term, _level in by_term if term not in ("constant", "n3"))
     return Eq5dValueSet(
-        constant=by_term[("constant", "")],
-        n3=by_term[("n3", "")],
+        constant=by_term[("constant", "2")],
+        n3=by_term[("n3", "3")],
         decrements={d: (by_term[(d, "2")], by_term[(d, "3")]) for d in dimensions},
     )

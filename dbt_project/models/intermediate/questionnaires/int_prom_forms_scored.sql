@@ -106,19 +106,13 @@ scored as (
                         select coalesce(sum(value_set.decrement), 0)
                         from value_set
                         where
+                            -- the constant from level 2 of the worst dimension, n3 from level 3
                             (
-                                value_set.term = 'constant'
-                                and greatest(
+                                value_set.term in ('constant', 'n3')
+                                and value_set.level <= greatest(
                                     forms.eq5d_mobility, forms.eq5d_selfcare, forms.eq5d_activities,
                                     forms.eq5d_pain, forms.eq5d_anxiety
-                                ) > 1
-                            )
-                            or (
-                                value_set.term = 'n3'
-                                and greatest(
-                                    forms.eq5d_mobility, forms.eq5d_selfcare, forms.eq5d_activities,
-                                    forms.eq5d_pain, forms.eq5d_anxiety
-                                ) = 3
+                                )
                             )
                             or (value_set.term, value_set.level) in (
                                 ('mobility', forms.eq5d_mobility),
