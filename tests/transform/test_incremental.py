@@ -34,7 +34,16 @@ PSEUDONYMISE = Pseudonymiser(b"i" * 64)
 MODEL = "stg_registry__prom_items"
 TABLE = f"staging.{MODEL}"
 SCORED = "intermediate.int_prom_forms_scored"
-SELECT = ["run", "--select", "+int_prom_forms_scored"]
+#: the two models and their parents, seeds included (the scored forms join the EQ-5D value set)
+SELECT = [
+    "build",
+    "--select",
+    "+int_prom_forms_scored",
+    "--resource-type",
+    "model",
+    "--resource-type",
+    "seed",
+]
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,13 @@ def built(scratch: Warehouse, settings: Settings, tmp_path_factory: pytest.TempP
                 conn, write_delivery(root, source, delivery_id, files), pseudonymise=PSEUDONYMISE
             )
             assert outcome.status == "loaded", outcome
-    result = run_dbt(settings, scratch, ["build", "--select", "staging"], as_of=AS_OF)
+    # with the seeds: staging's tests check the value sets against them
+    result = run_dbt(
+        settings,
+        scratch,
+        ["build", "--select", "staging", "path:seeds", "--indirect-selection", "cautious"],
+        as_of=AS_OF,
+    )
     assert result.success, result.failures
     return scratch
 
