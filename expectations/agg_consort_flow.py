@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, gx, no_violations, unique_key
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations
 
 E = gx.expectations
 
@@ -13,12 +13,6 @@ def build(gate: GateContext) -> Dataset:
         name="agg_consort_flow",
         table="agg_consort_flow",
         expectations=[
-            unique_key(
-                "agg_consort_flow.one_row_per_study_arm",
-                ["study", "arm"],
-                severity="error",
-                description="one row per study and arm",
-            ),
             no_violations(
                 "agg_consort_flow.counts_add_up",
                 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations
 
 E = gx.expectations
 
@@ -13,24 +13,6 @@ def build(gate: GateContext) -> Dataset:
         name="agg_employment_rates",
         table="agg_employment_rates",
         expectations=[
-            unique_key(
-                "agg_employment_rates.one_row_per_study_arm_horizon",
-                ["study", "arm", "horizon_months"],
-                severity="error",
-                description="one row per study, arm and horizon",
-            ),
-            *[
-                expect(
-                    E.ExpectColumnValuesToBeBetween,
-                    f"agg_employment_rates.{column}_0_to_100",
-                    column=column,
-                    min_value=0,
-                    max_value=100,
-                    severity="error",
-                    description=f"{column} is a percentage (0-100)",
-                )
-                for column in ("rate_complete_case_pct", "rate_itt_pct")
-            ],
             no_violations(
                 "agg_employment_rates.denominators_nest",
                 """

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from _domain import SCORE_RANGES
-
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations
+from outcomes.transform.seeds import prom_measures
 
 E = gx.expectations
 
 
 def build(gate: GateContext) -> Dataset:
-    ranges = ", ".join(f"('{measure}', {low}, {high})" for measure, (low, high) in SCORE_RANGES.items())
+    # each measure's range: the seed prom_measures
+    ranges = ", ".join(f"('{m.measure}', {m.min_value}, {m.max_value})" for m in prom_measures())
     return Dataset(
         name="agg_prom_trajectories",
         table="agg_prom_trajectories",
         expectations=[
-            unique_key(
-                "agg_prom_trajectories.one_row_per_cell",
-                ["study", "arm", "timepoint_months", "measure"],
-                severity="error",
-                description="one row per study, arm, time point and measure",
-            ),
-            expect(
-                E.ExpectColumnValuesToBeInSet,
-                "agg_prom_trajectories.measure_in_set",
-                column="measure",
-                value_set=list(SCORE_RANGES),
-                severity="error",
-                description="a measure is one of the scores of fct_prom_scores",
-            ),
             no_violations(
                 "agg_prom_trajectories.statistics_in_range",
                 f"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations
 
 E = gx.expectations
 
@@ -13,35 +13,6 @@ def build(gate: GateContext) -> Dataset:
         name="fct_employment_outcomes",
         table="fct_employment_outcomes",
         expectations=[
-            unique_key(
-                "fct_employment_outcomes.one_row_per_participant_horizon",
-                ["participant_id", "horizon_months"],
-                severity="error",
-                description="one outcome row per participant and horizon",
-            ),
-            expect(
-                E.ExpectColumnValuesToBeInSet,
-                "fct_employment_outcomes.horizon_in_set",
-                column="horizon_months",
-                value_set=[3, 6, 12, 18, 24],
-                severity="error",
-                description="horizons are 3, 6, 12, 18 and 24 months",
-            ),
-            no_violations(
-                "fct_employment_outcomes.5_horizons_per_participant",
-                f"""
-                select count(*) as participants, min(horizons) as fewest, max(horizons) as most
-                from (
-                    select dim.participant_id, count(outcomes.participant_id) as horizons
-                    from {participants} as dim
-                    left join {{batch}} as outcomes using (participant_id)
-                    group by dim.participant_id
-                ) as counted
-                where horizons <> 5 having count(*) > 0
-                """,
-                severity="error",
-                description="every randomised participant has exactly the 5 horizons",
-            ),
             no_violations(
                 "fct_employment_outcomes.first_employment_by_as_of",
                 f"""

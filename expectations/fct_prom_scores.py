@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from _domain import SCORE_RANGES
-
-from outcomes.quality.suite import Dataset, GateContext, expect, gx, no_violations, unique_key
+from outcomes.quality.suite import Dataset, GateContext, gx, no_violations
 
 E = gx.expectations
 
@@ -12,20 +10,6 @@ E = gx.expectations
 def build(gate: GateContext) -> Dataset:
     participants = gate.table("dim_participants")
     expectations = [
-        unique_key(
-            "fct_prom_scores.one_row_per_participant_timepoint",
-            ["participant_id", "timepoint_months"],
-            severity="error",
-            description="one row per participant and time point",
-        ),
-        expect(
-            E.ExpectColumnValuesToBeInSet,
-            "fct_prom_scores.timepoint_in_set",
-            column="timepoint_months",
-            value_set=[0, 6, 12, 24],
-            severity="error",
-            description="time points are 0, 6, 12 and 24 months",
-        ),
         no_violations(
             "fct_prom_scores.answered_within_window",
             """
@@ -59,17 +43,5 @@ def build(gate: GateContext) -> Dataset:
             severity="error",
             description="no form answered after the build's as-of date",
         ),
-    ]
-    expectations += [
-        expect(
-            E.ExpectColumnValuesToBeBetween,
-            f"fct_prom_scores.{column}_in_range",
-            column=column,
-            min_value=low,
-            max_value=high,
-            severity="error",
-            description=f"{column} is within {low}..{high}",
-        )
-        for column, (low, high) in SCORE_RANGES.items()
     ]
     return Dataset(name="fct_prom_scores", table="fct_prom_scores", expectations=expectations)

@@ -40,61 +40,17 @@ FNR = synthetic_fnr(dt.date(1980, 5, 17), 3)
 
 #: For every error-level expectation: one statement that breaks it with a real row.
 BREAKS: dict[str, str] = {
-    "dim_participants.participant_id_not_null": f"update {C}.dim_participants set participant_id = null "
-    f"where participant_id = {ONE}",
-    "dim_participants.participant_id_unique": f"insert into {C}.dim_participants "
-    f"select * from {C}.dim_participants limit 1",
-    "dim_participants.study_in_set": f"update {C}.dim_participants set study = 'PILOT2' where participant_id = {ONE}",
-    "dim_participants.arm_in_set": f"update {C}.dim_participants set arm = 'CONTROL' where participant_id = {ONE}",
-    "dim_participants.sex_in_set": f"update {C}.dim_participants set sex = 'X' where participant_id = {ONE}",
-    "dim_participants.age_in_range": f"update {C}.dim_participants set age_at_randomisation = 12 "
-    f"where participant_id = {ONE}",
-    "dim_participants.followup_end_reason_in_set": f"update {C}.dim_participants "
-    f"set followup_end_reason = 'MOVED' where participant_id = {ONE}",
     "dim_participants.randomised_by_as_of": f"update {C}.dim_participants set randomised_on = date '2026-12-01' "
     f"where participant_id = {ONE}",
     "dim_participants.dates_in_order": f"update {C}.dim_participants "
     f"set intervention_ended_on = randomised_on - 1 where participant_id = {ONE}",
     "dim_participants.observed_until_by_as_of": f"update {C}.dim_participants "
     f"set observed_until = date '2026-12-24', followup_ended_on = null where participant_id = {ONE}",
-    "fct_participant_months.one_row_per_participant_month": f"insert into {C}.fct_participant_months "
-    f"select * from {C}.fct_participant_months limit 1",
-    "fct_participant_months.month_index_0_to_24": f"update {C}.fct_participant_months set month_index = 25 "
-    f"where participant_id = {ONE} and month_index = 24",
-    "fct_participant_months.25_months_per_participant": f"delete from {C}.fct_participant_months "
-    f"where participant_id = {ONE} and month_index = 24",
-    "fct_participant_months.same_participants_as_dim": f"delete from {C}.fct_participant_months "
-    f"where participant_id = {ONE}",
     "fct_participant_months.checkpoint_is_r_plus_k_months": f"update {C}.fct_participant_months "
     f"set checkpoint_date = checkpoint_date + 1 where participant_id = {ONE} and month_index = 5",
     "fct_participant_months.observed_within_follow_up": f"update {C}.fct_participant_months set is_observed = true "
     f"where (participant_id, month_index) = (select participant_id, month_index from {C}.fct_participant_months "
     "where not is_observed order by 1, 2 limit 1)",
-    "fct_participant_months.work_participation_state_in_set": f"update {C}.fct_participant_months "
-    f"set work_participation_state = 'RETIRED' where participant_id = {ONE} and month_index = 3",
-    "fct_participant_months.benefit_on_checkpoint_in_set": f"update {C}.fct_participant_months "
-    f"set benefit_on_checkpoint = 'PENSION' where participant_id = {ONE} and month_index = 3",
-    "fct_participant_months.benefit_grade_0_to_100": f"update {C}.fct_participant_months "
-    f"set benefit_grade_pct = 150 where participant_id = {ONE} and month_index = 3",
-    "fct_participant_months.hours_in_range": f"update {C}.fct_participant_months "
-    f"set employed_hours_per_week = 0 where participant_id = {ONE} and month_index = 3",
-    **{
-        f"fct_participant_months.{column}_0_to_31": f"update {C}.fct_participant_months set {column} = 40 "
-        f"where participant_id = {ONE} and month_index = 3"
-        for column in (
-            "days_sykepenger",
-            "days_aap",
-            "days_uforetrygd",
-            "days_dagpenger",
-            "days_other_benefit",
-        )
-    },
-    "fct_employment_outcomes.one_row_per_participant_horizon": f"insert into {C}.fct_employment_outcomes "
-    f"select * from {C}.fct_employment_outcomes limit 1",
-    "fct_employment_outcomes.horizon_in_set": f"update {C}.fct_employment_outcomes set horizon_months = 9 "
-    f"where participant_id = {ONE} and horizon_months = 18",
-    "fct_employment_outcomes.5_horizons_per_participant": f"delete from {C}.fct_employment_outcomes "
-    f"where participant_id = {ONE} and horizon_months = 24",
     "fct_employment_outcomes.first_employment_by_as_of": f"update {C}.fct_employment_outcomes "
     f"set first_employment_date = date '2027-01-01' where participant_id = {ONE}",
     "fct_employment_outcomes.days_to_first_employment_match": f"update {C}.fct_employment_outcomes "
@@ -107,52 +63,22 @@ BREAKS: dict[str, str] = {
     "set is_employed_within = null where horizon_months = 24 and participant_id = "
     f"(select min(participant_id) from {C}.fct_employment_outcomes where is_employed_within "
     "and horizon_months = 3)",
-    "agg_employment_rates.one_row_per_study_arm_horizon": f"insert into {C}.agg_employment_rates "
-    f"select * from {C}.agg_employment_rates limit 1",
-    "agg_employment_rates.rate_complete_case_pct_0_to_100": f"update {C}.agg_employment_rates "
-    "set rate_complete_case_pct = 101 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
-    "agg_employment_rates.rate_itt_pct_0_to_100": f"update {C}.agg_employment_rates "
-    "set rate_itt_pct = -1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
     "agg_employment_rates.denominators_nest": f"update {C}.agg_employment_rates "
     "set n_employed = n_known + 1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
     "agg_employment_rates.rates_match_counts": f"update {C}.agg_employment_rates "
     "set rate_itt_pct = rate_itt_pct + 0.1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
     "agg_employment_rates.randomised_match_participants": f"update {C}.agg_employment_rates "
     "set n_randomised = n_randomised + 1 where horizon_months = 12 and study = 'RCT' and arm = 'IPS'",
-    "agg_consort_flow.one_row_per_study_arm": f"insert into {C}.agg_consort_flow "
-    f"select * from {C}.agg_consort_flow limit 1",
     "agg_consort_flow.counts_add_up": f"update {C}.agg_consort_flow set n_lost_by_12m = n_randomised + 1 "
     "where study = 'RCT' and arm = 'IPS'",
     "agg_consort_flow.randomised_match_participants": f"update {C}.agg_consort_flow "
     "set n_randomised = n_randomised + 1 where study = 'RCT' and arm = 'TAU'",
-    "fct_prom_scores.one_row_per_participant_timepoint": f"insert into {C}.fct_prom_scores "
-    f"select * from {C}.fct_prom_scores limit 1",
-    "fct_prom_scores.timepoint_in_set": f"update {C}.fct_prom_scores set timepoint_months = 3 "
-    f"where participant_id = {ONE} and timepoint_months = 24",
     "fct_prom_scores.answered_within_window": f"update {C}.fct_prom_scores set answered_on = target_date + 100 "
     f"where participant_id = {ONE} and timepoint_months = 0",
     "fct_prom_scores.target_is_r_plus_k_months": f"update {C}.fct_prom_scores set target_date = target_date + 1 "
     f"where participant_id = {ONE} and timepoint_months = 6",
     "fct_prom_scores.answered_by_as_of": f"update {C}.fct_prom_scores set answered_on = date '2026-12-01' "
     f"where participant_id = {ONE} and timepoint_months = 0",
-    **{
-        f"fct_prom_scores.{column}_in_range": f"update {C}.fct_prom_scores set {column} = {high + 1} "
-        f"where participant_id = {ONE} and timepoint_months = 0"
-        for column, high in (
-            ("odi_pct", 100),
-            ("nrs_pain_intensity", 10),
-            ("nrs_pain_bother", 10),
-            ("hscl25_total", 4),
-            ("hscl25_anxiety", 4),
-            ("hscl25_depression", 4),
-            ("eq5d_index", 1),
-            ("eq5d_vas", 100),
-        )
-    },
-    "agg_prom_trajectories.one_row_per_cell": f"insert into {C}.agg_prom_trajectories "
-    f"select * from {C}.agg_prom_trajectories limit 1",
-    "agg_prom_trajectories.measure_in_set": f"update {C}.agg_prom_trajectories set measure = 'sf36_pcs' "
-    "where measure = 'odi_pct' and timepoint_months = 0",
     "agg_prom_trajectories.statistics_in_range": f"update {C}.agg_prom_trajectories set sd = -1 "
     "where measure = 'odi_pct' and timepoint_months = 0",
     "plausibility.no_employment_before_randomisation": f"update {C}.fct_employment_outcomes as o "
@@ -237,7 +163,7 @@ def test_every_error_level_expectation_has_a_breaking_case(gated: Warehouse, set
         for e in dataset.expectations
         if e.meta["severity"] == "error"
     }
-    assert len(names) > 50
+    assert len(names) > 20
     assert names == set(BREAKS)
 
 
@@ -282,37 +208,6 @@ def test_the_privacy_result_names_the_column_never_the_value(gated: Warehouse, s
     texts = [path.read_text(errors="replace") for path in files]
     assert any("values_like_fnr" in text for text in texts)  # the stored result has the evidence...
     assert not any(FNR in text for text in texts)  # ...and never the value
-
-
-def test_a_failed_value_check_shows_examples_of_its_unexpected_values(
-    gated: Warehouse, settings: Settings
-) -> None:
-    """The checkpoint counts unexpected values without fetching examples (one scan less per
-    expectation); a failed expectation is run again for its first examples, and kept with them."""
-    from outcomes.quality.gate import EVIDENCE, new_build_id, run_gate
-
-    restore_candidate(gated)
-    with psycopg.connect(gated.url(), autocommit=True) as conn:
-        conn.execute("set role outcomes_owner")
-        conn.execute(BREAKS["agg_prom_trajectories.measure_in_set"])
-    report = run_gate(
-        settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=["agg_prom_trajectories"]
-    )
-    failed = {o.name: o for o in report.failed("error")}
-    assert set(failed) == {"agg_prom_trajectories.measure_in_set"}
-    assert "unexpected" in failed["agg_prom_trajectories.measure_in_set"].observed
-    assert failed["agg_prom_trajectories.measure_in_set"].observed.endswith(
-        'e.g. ["sf36_pcs", "sf36_pcs", "sf36_pcs"]'
-    )
-    # both runs are kept in the GX context: the build's, and the failed expectation's again
-    # (validations/<suite, a folder per dot>/<run name = build id>/...)
-    from outcomes.operations.retention import gx_paths
-
-    results = gx_paths(settings)[1]
-    runs = {".".join(path.relative_to(results).parts[:-1]) for path in results.rglob(report.build_id)}
-    assert runs == {"agg_prom_trajectories", "agg_prom_trajectories" + EVIDENCE}
-    # under one run time, so that retention keeps or prunes the gate run whole
-    assert len({run.name for path in results.rglob(report.build_id) for run in path.iterdir()}) == 1
 
 
 def test_a_drift_reason_publishes_a_large_move_with_a_warning(gated: Warehouse, settings: Settings) -> None:
@@ -385,13 +280,13 @@ def test_a_blocked_gate_fails_the_task_with_every_failure_listed(
     restore_candidate(gated)
     before = marts_fingerprint(gated)
     with psycopg.connect(gated.url(), autocommit=True) as conn:
-        conn.execute(BREAKS["fct_participant_months.25_months_per_participant"])
+        conn.execute(BREAKS["fct_participant_months.checkpoint_is_r_plus_k_months"])
         conn.execute(BREAKS["agg_employment_rates.denominators_nest"])
     with pytest.raises(AirflowFailException) as failure:
         tasks.quality_gate(new_build_id(), UNTIL.isoformat(), None, "test-run", warehouse=gated)
     message = str(failure.value)
     assert "blocked" in message
-    assert "fct_participant_months.25_months_per_participant" in message
+    assert "fct_participant_months.checkpoint_is_r_plus_k_months" in message
     assert "agg_employment_rates.denominators_nest" in message
     assert "observed" in message
     assert marts_fingerprint(gated) == before
@@ -473,39 +368,11 @@ def test_the_gate_keeps_data_docs_and_its_results(gated: Warehouse, settings: Se
     with psycopg.connect(gated.url()) as conn:
         conn.execute(f"set role {Role.ANALYST}")  # analysts may read the gate's ledger
         run = conn.execute(
-            "select build_id, status, expectations from meta.gate_runs where expectations >= 70 "
-            "order by checked_at limit 1"
+            # the fixture's run of the whole gate: the one with the most expectations
+            "select build_id, status, expectations from meta.gate_runs order by expectations desc, checked_at limit 1"
         ).fetchone()
         assert run is not None and run[1] == "passed"
         rows = conn.execute(
             "select severity, count(*) from meta.gate_results where build_id = %s group by 1", (run[0],)
         ).fetchall()
     assert sum(n for _, n in rows) == run[2] and {s for s, _ in rows} == {"error", "warn"}
-
-
-def test_examples_from_the_second_run_only_when_it_counted_the_same() -> None:
-    """The verdict and the counts are the gate run's; the second run only lends its examples, and
-    only when the data did not move in between."""
-    from types import SimpleNamespace
-
-    from outcomes.quality.gate import _add_examples
-
-    def result(count: int, examples: list[str] | None = None) -> SimpleNamespace:
-        found: dict[str, object] = {"unexpected_count": count, "element_count": 96}
-        if examples is not None:
-            found["partial_unexpected_list"] = examples
-        return SimpleNamespace(success=count == 0, result=found)
-
-    first = result(3, [])
-    _add_examples(first, result(3, ["sf36_pcs"]))
-    assert first.result == {
-        "unexpected_count": 3,
-        "element_count": 96,
-        "partial_unexpected_list": ["sf36_pcs"],
-    }
-    moved = result(3, [])
-    _add_examples(moved, result(2, ["sf36_pcs"]))
-    assert moved.result["partial_unexpected_list"] == []
-    lost = result(3, [])
-    _add_examples(lost, None)  # the second run could not be made
-    assert lost.result["partial_unexpected_list"] == [] and not lost.success

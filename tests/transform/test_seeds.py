@@ -42,7 +42,7 @@ def test_the_eq5d_value_set_gives_dolans_published_states() -> None:
     published = {"11111": "1.000", "11112": "0.848", "21111": "0.850", "22222": "0.516", "33333": "-0.594"}
     for state, index in published.items():
         levels = dict(zip(value_set.decrements, map(int, state), strict=True))
-        assert round(value_set.index(levels), 3) == Decimal(index), state
+        assert round(value_set.score(levels), 3) == Decimal(index), state
     assert value_set.worst() == Decimal("-0.594")
 
 
@@ -93,3 +93,16 @@ def test_no_file_holds_an_eq5d_coefficient_again() -> None:
         if (found := coefficients & set(re.findall(r"\d\.\d{3}", path.read_text(encoding="utf-8"))))
     }
     assert not copies, f"read the EQ-5D value set from dbt_project/seeds/eq5d_uk_tto_1997.csv: {copies}"
+
+
+def test_the_measures_are_the_scores_the_trajectories_unpivot() -> None:
+    model = ROOT / "dbt_project" / "models" / "marts" / "questionnaires" / "agg_prom_trajectories.sql"
+    pairs = re.findall(r"\('(\w+)', scores\.(\w+)::numeric\)", model.read_text(encoding="utf-8"))
+    assert len(pairs) >= 8 and all(measure == column for measure, column in pairs)
+    assert [measure for measure, _ in pairs] == [m.measure for m in seeds.prom_measures()]
+
+
+def test_the_eq5d_index_range_is_the_value_sets() -> None:
+    """The one number written twice: the index's lower bound is the value set's worst state."""
+    (index,) = [m for m in seeds.prom_measures() if m.measure == "eq5d_index"]
+    assert (index.min_value, index.max_value) == (seeds.eq5d_value_set().worst(), 1)

@@ -88,12 +88,11 @@ def _enum_rule(arg: object, where: str) -> Rule:
         _only_keys(arg, {"seed"}, where)
         from outcomes.transform.seeds import rows
 
+        seed = str(arg["seed"])
         try:
-            arg = [next(iter(row.values())) for row in rows(str(arg["seed"]))]
+            arg = [next(iter(row.values())) for row in rows(seed)]
         except FileNotFoundError as exc:
-            raise ContractError(
-                f"{where}: enum names the seed {arg['seed']!r}, which does not exist"
-            ) from exc
+            raise ContractError(f"{where}: enum names the seed {seed!r}, which does not exist") from exc
     if not isinstance(arg, list) or not arg:
         raise ContractError(f"{where}: enum must be a non-empty list or {{seed: <name>}}")
     return EnumRule(tuple(v if isinstance(v, int) else str(v) for v in arg))

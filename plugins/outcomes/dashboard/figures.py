@@ -17,24 +17,12 @@ from outcomes.dashboard.stats import (
     show_count,
     wilson,
 )
-from outcomes.transform.seeds import work_participation_states
+from outcomes.transform.seeds import prom_measures, work_participation_states
 
 ARM_COLOURS = {"IPS": "#1b6ca8", "TAU": "#d1495b"}
 
 
 OTHER_ARM_COLOURS = ("#2a9d8f", "#e9c46a", "#6d597a")
-
-
-MEASURES = {
-    "odi_pct": "ODI (%)",
-    "nrs_pain_intensity": "NRS pain intensity (0–10)",
-    "nrs_pain_bother": "NRS pain bothersomeness (0–10)",
-    "hscl25_total": "HSCL-25 total (1–4)",
-    "hscl25_anxiety": "HSCL-25 anxiety (1–4)",
-    "hscl25_depression": "HSCL-25 depression (1–4)",
-    "eq5d_index": "EQ-5D-3L index (UK TTO)",
-    "eq5d_vas": "EQ VAS (0–100)",
-}
 
 
 KM_TABLE_MONTHS = (0, 3, 6, 12, 18, 24)
@@ -328,7 +316,8 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    measures = [m for m in MEASURES if any(r["measure"] == m for r in trajectories)]
+    labels = {m.measure: m.label for m in prom_measures()}
+    measures = [m for m in labels if any(r["measure"] == m for r in trajectories)]
     if not measures:
         page.add(fragment("note", text="No questionnaire scores yet."))
         return
@@ -337,7 +326,7 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
     fig = make_subplots(
         rows=nrows,
         cols=cols,
-        subplot_titles=[MEASURES[m] for m in measures],
+        subplot_titles=[labels[m] for m in measures],
         vertical_spacing=0.16,
         horizontal_spacing=0.06,
     )
@@ -360,7 +349,7 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
                 text.append(f"{mean:.{digits}f}" if mean is not None else SUPPRESSED if n else "")
                 rows.append(
                     [
-                        MEASURES[measure],
+                        labels[measure],
                         arm,
                         p["timepoint_months"],
                         show_count(n),

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -99,8 +98,6 @@ class GateReport:
 def suite_modules(settings: Settings) -> list[ModuleType]:
     """Every suite module of ``expectations/`` (files not starting with ``_``), by name."""
     folder = settings.project_dir / "expectations"
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))  # the suites share value sets through expectations/_domain.py
     modules = []
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
@@ -215,29 +212,15 @@ def run_gate(
                 gx.ValidationDefinition(name=dataset.name, data=batches[dataset.name], suite=suite)
             )
         )
-    # Counts, not examples: an example of a column's unexpected values costs GX one more scan of
-    # the table per expectation, even when there is none; the failed ones fetch theirs after. One
-    # run identifier for both checkpoints: retention keeps or prunes a gate run whole.
+    # one run identifier for the whole gate run: retention keeps or prunes it whole
     run_id = RunIdentifier(run_name=build_id, run_time=dt.datetime.now(dt.UTC))
-    result = _checkpoint(gx, context, CHECKPOINT, definitions, examples=0).run(run_id=run_id)
+    result = _checkpoint(gx, context, CHECKPOINT, definitions).run(run_id=run_id)
     results = {r.suite_name: r for r in result.run_results.values()}
-    try:
-        evidence = _evidence(gx, context, batches, results, run_id)
-    except Exception:  # the examples are evidence, not the verdict: the first run's stands
-        log.warning("gate %s: no examples for the failed checks", build_id, exc_info=True)
-        evidence = {}
     # this run's pages and the index (not the whole site: results accumulate night after night)
-    context.build_data_docs(resource_identifiers=[*result.run_results, *evidence])
-    examples = {
-        (r.suite_name.removesuffix(EVIDENCE), item.expectation_config.meta["name"]): item
-        for r in evidence.values()
-        for item in r.results
-    }
+    context.build_data_docs(resource_identifiers=list(result.run_results))
     report = GateReport(build_id=build_id, as_of=as_of, drift_reason=drift_reason)
     for dataset_name, suite_result in results.items():
         for item in suite_result.results:
-            again = examples.get((dataset_name, item.expectation_config.meta["name"]))
-            _add_examples(item, again)
             report.outcomes.append(_outcome(dataset_name, item))
     report.seconds = time.monotonic() - started
     index = settings.gx_data_docs_dir / "index.html"
@@ -253,59 +236,18 @@ def run_gate(
     return report
 
 
-EVIDENCE = ".evidence"
-#: Examples of unexpected values kept for a failed expectation.
-EXAMPLES = 5
-
-
-def _checkpoint(gx: Any, context: Any, name: str, definitions: list[Any], *, examples: int) -> Any:
+def _checkpoint(gx: Any, context: Any, name: str, definitions: list[Any]) -> Any:
     return context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=name,
             validation_definitions=definitions,
             actions=[],  # Data Docs once, by run_gate: the action rebuilds the index per validation
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+            # counts, not examples: the gate's checks are queries that carry their own first rows
+            # (no_violations), or aggregates (a column's min or max); an example of a column's
+            # unexpected values would cost GX another scan of the table per expectation
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0},
         )
     )
-
-
-def _add_examples(item: Any, again: Any) -> None:
-    """Give a failed result of the gate's run the examples its second run found. The verdict and
-    the counts stay the first run's; the examples only when the second run counted the same (the
-    data did not move in between)."""
-    first, second = item.result or {}, (again.result if again is not None else None) or {}
-    if not first.get("unexpected_count") or second.get("unexpected_count") != first["unexpected_count"]:
-        return
-    for key in ("partial_unexpected_list", "partial_unexpected_counts"):
-        if key in second:
-            first[key] = second[key]
-
-
-def _evidence(
-    gx: Any, context: Any, batches: dict[str, Any], results: dict[str, Any], run_id: Any
-) -> dict[Any, Any]:
-    """The failed expectations that count unexpected values, run again for their first
-    :data:`EXAMPLES` examples (a suite ``<dataset>.evidence`` each, one checkpoint): the results
-    by identifier. A night when none failed runs nothing."""
-    definitions = []
-    for dataset_name, suite_result in results.items():
-        failed = [
-            item.expectation_config.to_domain_obj().copy(update={"id": None})  # not the run's own
-            for item in suite_result.results
-            if not item.success and (item.result or {}).get("unexpected_count")
-        ]
-        if failed:
-            name = dataset_name + EVIDENCE
-            suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=failed))
-            definitions.append(
-                context.validation_definitions.add_or_update(
-                    gx.ValidationDefinition(name=name, data=batches[dataset_name], suite=suite)
-                )
-            )
-    if not definitions:
-        return {}
-    checkpoint = _checkpoint(gx, context, CHECKPOINT + EVIDENCE, definitions, examples=EXAMPLES)
-    return dict(checkpoint.run(run_id=run_id).run_results)
 
 
 def _forget_definitions(root: Path) -> None:

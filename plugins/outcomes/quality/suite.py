@@ -133,29 +133,4 @@ def no_violations(name: str, query: str, *, severity: str, description: str) -> 
     )
 
 
-def unique_key(name: str, columns: list[str], *, severity: str, description: str) -> Any:
-    """No two rows of the dataset share ``columns``: a :func:`no_violations` that reports how many
-    keys are duplicated and how many rows they have, never the keys (a participant's id).
-
-    One grouping of the rows; GX's ExpectCompoundColumnsToBeUnique joins every row to the grouped
-    counts and reads the table again for examples (10 s of the gate at 100,000 participants)."""
-    key = ", ".join(columns)
-    # as GX's uniqueness expectations: a row whose key is missing altogether is not a duplicate
-    # (a missing key is its own expectation's failure)
-    missing = " and ".join(f"{column} is null" for column in columns)
-    return no_violations(
-        name,
-        f"""
-        select count(*) as duplicated_keys, sum(key_rows) as rows_with_them
-        from (
-            select count(*) as key_rows from {{batch}} where not ({missing})
-            group by {key} having count(*) > 1
-        ) as duplicated
-        having count(*) > 0
-        """,
-        severity=severity,
-        description=description,
-    )
-
-
-__all__ = ["Dataset", "ExpectNoViolations", "GateContext", "expect", "gx", "no_violations", "unique_key"]
+__all__ = ["Dataset", "ExpectNoViolations", "GateContext", "expect", "gx", "no_violations"]

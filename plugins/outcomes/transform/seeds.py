@@ -8,6 +8,7 @@ contracts, the quality gate, the dashboard and the docs read the same files thro
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -69,14 +70,15 @@ def state_codes() -> tuple[str, ...]:
     return tuple(s.state for s in work_participation_states())
 
 
-class Eq5dValueSet(NamedTuple):
+@dataclass(frozen=True)
+class Eq5dValueSet:
     constant: Decimal
     n3: Decimal
     #: dimension -> (decrement at level 2, decrement at level 3), in the value set's order; the
     #: registry's items name the dimensions eq5d_<dimension>
     decrements: dict[str, tuple[Decimal, Decimal]]
 
-    def index(self, levels: dict[str, int]) -> Decimal:
+    def score(self, levels: dict[str, int]) -> Decimal:
         """The index of one health state (dimension -> level 1-3), unrounded."""
         worst = max(levels.values())
         value = Decimal(1) - (self.constant if worst > 1 else 0) - (self.n3 if worst == 3 else 0)
@@ -86,7 +88,7 @@ class Eq5dValueSet(NamedTuple):
 
     def worst(self) -> Decimal:
         """The index of the worst state (every dimension at level 3): the score's lower bound."""
-        return self.index(dict.fromkeys(self.decrements, 3))
+        return self.score(dict.fromkeys(self.decrements, 3))
 
 
 def eq5d_value_set() -> Eq5dValueSet:
@@ -97,4 +99,19 @@ def eq5d_value_set() -> Eq5dValueSet:
         constant=by_term[("constant", "2")],
         n3=by_term[("n3", "3")],
         decrements={d: (by_term[(d, "2")], by_term[(d, "3")]) for d in dimensions},
+    )
+
+
+class Measure(NamedTuple):
+    measure: str
+    label: str
+    min_value: Decimal
+    max_value: Decimal
+
+
+def prom_measures() -> tuple[Measure, ...]:
+    """The questionnaire scores with their labels and ranges, in display order."""
+    found = rows("prom_measures")
+    return tuple(
+        Measure(r["measure"], r["label"], Decimal(r["min_value"]), Decimal(r["max_value"])) for r in found
     )

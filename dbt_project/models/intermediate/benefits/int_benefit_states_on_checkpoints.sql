@@ -28,7 +28,7 @@ active as (
         spells.grade_pct,
         row_number() over (
             partition by months.participant_id, months.month_index
-            order by benefit_types.precedence, spells.grade_pct desc
+            order by benefit_types.precedence asc, spells.grade_pct desc
         ) as precedence_rank
 
     from months
