@@ -368,8 +368,8 @@ def test_the_gate_keeps_data_docs_and_its_results(gated: Warehouse, settings: Se
     with psycopg.connect(gated.url()) as conn:
         conn.execute(f"set role {Role.ANALYST}")  # analysts may read the gate's ledger
         run = conn.execute(
-            # the fixture's run of the whole gate: the one with the most expectations
-            "select build_id, status, expectations from meta.gate_runs order by expectations desc, checked_at limit 1"
+            # the fixture's run of the whole gate: the first
+            "select build_id, status, expectations from meta.gate_runs order by checked_at limit 1"
         ).fetchone()
         assert run is not None and run[1] == "passed"
         rows = conn.execute(
