@@ -26,23 +26,19 @@
 {%- endmacro %}
 
 {# Per form of `items_relation` (visible raw rows): a 64-bit hash of its row count, the sum of a
-   64-bit hash of each row's identity with its person's participant, and the code. #}
-{% macro registry_form_fingerprints(items_relation, participants_relation) -%}
+   64-bit hash of each row's identity, and the code. #}
+{% macro registry_form_fingerprints(items_relation) -%}
     select
         fingerprinted_items.form_id,
         hashtextextended(
             count(*)::text
             || ':' || sum(hashtextextended(
-                fingerprinted_items.delivery_id || '/' || fingerprinted_items.source_line::text
-                || '/' || coalesce(fingerprinted_participants.participant_id, ''),
-                0
+                fingerprinted_items.delivery_id || '/' || fingerprinted_items.source_line::text, 0
             ))::text
             || ':{{ registry_code_version() }}',
             0
         ) as form_fingerprint
     from {{ items_relation }} as fingerprinted_items
-    left join {{ participants_relation }} as fingerprinted_participants
-        on fingerprinted_items.person_pseudonym = fingerprinted_participants.person_pseudonym
     group by fingerprinted_items.form_id
 {%- endmacro %}
 
@@ -82,17 +78,16 @@
 {# Pre-hook of stg_registry__prom_items: the fingerprints of every form from raw. #}
 {% macro registry_forms_touched() -%}
     {%- set current = registry_form_fingerprints(
-        '(' ~ visible_registry_items(source('raw', 'registry_proms')) ~ ')',
-        ref('stg_trial__participants'),
+        '(' ~ visible_registry_items(source('raw', 'registry_proms')) ~ ')'
     ) -%}
     {{ forms_to_rebuild('registry_forms_touched', current) }}
 {%- endmacro %}
 
-{# int_prom_forms_scored's fingerprint of a form: its items' fingerprint, this model's code and
-   the rows of the value set it scores with (seeds/eq5d_uk_tto_1997.csv). #}
-{% macro scored_form_fingerprint(items_fingerprint) -%}
+{# int_prom_forms_scored's fingerprint of a form: its items' fingerprint, whose participant it is,
+   this model's code and the rows of the value set it scores with (seeds/eq5d_uk_tto_1997.csv). #}
+{% macro scored_form_fingerprint(items_fingerprint, participant_id) -%}
     hashtextextended(
-        {{ items_fingerprint }}::text || ':{{ local_md5(model.raw_code) }}:'
+        {{ items_fingerprint }}::text || '/' || {{ participant_id }} || ':{{ local_md5(model.raw_code) }}:'
         || (
             select md5(string_agg(value_set_rows::text, ',' order by value_set_rows::text))
             from {{ ref('eq5d_uk_tto_1997') }} as value_set_rows
@@ -101,12 +96,13 @@
     )
 {%- endmacro %}
 
-{# Pre-hook of int_prom_forms_scored: forms whose items' fingerprint or this model's code changed. #}
+{# Pre-hook of int_prom_forms_scored: the participants' forms whose items' fingerprint, whose
+   participant, or this model's code changed (and the forms that are no participant's any more). #}
 {% macro prom_forms_rescored() -%}
     {%- set current -%}
-        select form_id, {{ scored_form_fingerprint('max(form_fingerprint)') }} as form_fingerprint
-        from {{ ref('stg_registry__prom_items') }}
-        group by form_id
+        select form_id, {{ scored_form_fingerprint('max(form_fingerprint)', 'participant_id') }} as form_fingerprint
+        from ({{ of_participants(ref('stg_registry__prom_items')) }}) as participant_items
+        group by form_id, participant_id
     {%- endset -%}
     {{ forms_to_rebuild('prom_forms_rescored', current) }}
 {%- endmacro %}

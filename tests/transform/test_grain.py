@@ -19,6 +19,7 @@ EXPECTED = {
     "stg_registry__prom_items": ("form_id", "item"),
     "stg_employment__checkpoints": ("participant_id", "checkpoint_month"),
     "int_participant_months_spined": ("participant_id", "month_index"),
+    "int_benefit_spells": ("spell_id",),
     "int_benefit_days_by_month": ("participant_id", "month_index"),
     "int_benefit_states_on_checkpoints": ("participant_id", "month_index"),
     "int_prom_forms_scored": ("form_id",),

@@ -8,7 +8,7 @@ months as (
 
 spells as (
 
-    select * from {{ ref('stg_welfare__benefit_spells') }}
+    select * from {{ ref('int_benefit_spells') }}
 
 ),
 

@@ -4,8 +4,9 @@
     ODI % to one decimal, HSCL-25 means to two, the EQ-5D index to three (the value set's
     precision); the HSCL-25 case flag is decided on the unrounded total.
 
-    Incremental by form, like stg_registry__prom_items: a form is scored again only when its
-    items' fingerprint or this model's code changed (macros/registry_forms.sql).
+    Only the participants' forms (macros/cohort.sql). Incremental by form, like
+    stg_registry__prom_items: a form is scored again only when its items' fingerprint, its
+    participant, this model's code or the EQ-5D value set changed (macros/registry_forms.sql).
 #}
 {{
     config(
@@ -21,9 +22,11 @@ with
 
 items as (
 
-    select * from {{ ref('stg_registry__prom_items') }}
+    -- the participants' items (macros/cohort.sql), of the forms to score
+    select participant_items.*
+    from ({{ of_participants(ref('stg_registry__prom_items')) }}) as participant_items
     {% if is_incremental() %}
-    where form_id in (select form_id from prom_forms_rescored)
+    where participant_items.form_id in (select prom_forms_rescored.form_id from prom_forms_rescored)
     {% endif %}
 
 ),
@@ -36,7 +39,7 @@ forms as (
         -- a form's date and version: those of its most recently updated item
         (array_agg(answered_on order by updated_at desc, item))[1] as answered_on,
         max(updated_at) as updated_at,
-        {{ scored_form_fingerprint('max(form_fingerprint)') }} as form_fingerprint,
+        {{ scored_form_fingerprint('max(form_fingerprint)', 'participant_id') }} as form_fingerprint,
 
         count(value) filter (where item like 'odi\_%') as odi_sections_answered,
         sum(value) filter (where item like 'odi\_%') as odi_sum,

@@ -12,12 +12,6 @@ deliveries as (
 
 ),
 
-participants as (
-
-    select * from {{ ref('stg_trial__participants') }}
-
-),
-
 visible_deliveries as (
 
     -- applied, and extracted before the end of the as-of day
@@ -52,9 +46,6 @@ final as (
         ranked_versions.delivery_id
 
     from ranked_versions
-    -- the cohort: erased participants are gone from the participants model
-    inner join participants
-        on ranked_versions.participant_id = participants.participant_id
     where ranked_versions.version_rank = 1
 
 )

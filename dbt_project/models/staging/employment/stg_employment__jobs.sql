@@ -12,12 +12,6 @@ deliveries as (
 
 ),
 
-participants as (
-
-    select * from {{ ref('stg_trial__participants') }}
-
-),
-
 visible_deliveries as (
 
     -- applied, and extracted before the end of the as-of day
@@ -56,8 +50,6 @@ final as (
         ranked_versions.delivery_id
 
     from ranked_versions
-    inner join participants
-        on ranked_versions.participant_id = participants.participant_id
     where
         ranked_versions.version_rank = 1
         -- a job entered in error never existed

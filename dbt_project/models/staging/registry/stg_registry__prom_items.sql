@@ -1,16 +1,16 @@
 {#
     Incremental by form (bench/README.md, "Incremental staging"). What a form's rows are depends
-    only on that form's raw rows visible as of the build and on which participant (if any) its
-    person is. `form_fingerprint` is a 64-bit hash of those: the count of the visible raw rows, the
-    sum of a 64-bit hash of each row's identity (delivery, line: raw rows are never updated) with
-    its person's participant_id, and this model's code. A build recomputes only the forms whose fingerprint differs from the
-    stored one, or that are new or gone: a night's deliveries, pending rows released into raw,
-    an erasure or retention purge (rows leave raw), a backfill or a later as-of date (rows become
-    visible or invisible), an enrolment (a person becomes a participant) all change it. The
-    pre-hook keeps those forms in a temporary table and deletes their stored rows; the model
-    then inserts their new rows. A first build, `--full-refresh`, or a change of this file's code
-    recomputes every form. Forms that end with no rows (withdrawn, not a participant's) have no
-    stored fingerprint and are recomputed each build: a few per cent of the forms.
+    only on that form's raw rows visible as of the build. `form_fingerprint` is a 64-bit hash of
+    those: the count of the visible raw rows, the sum of a 64-bit hash of each row's identity
+    (delivery, line: raw rows are never updated), and this model's code. A build recomputes only
+    the forms whose fingerprint differs from the stored one, or that are new or gone: a night's
+    deliveries, pending rows released into raw, an erasure or retention purge (rows leave raw), a
+    backfill or a later as-of date (rows become visible or invisible) all change it. The pre-hook
+    keeps those forms in a temporary table and deletes their stored rows; the model then inserts
+    their new rows. A first build, `--full-refresh`, or a change of this file's code recomputes
+    every form. Forms that end with no rows (withdrawn) have no stored fingerprint and are
+    recomputed each build: a few per cent of the forms. Whose forms they are is not staging's
+    concern: int_prom_forms_scored keeps the participants' (macros/cohort.sql).
 #}
 {{
     config(
@@ -32,12 +32,6 @@ items as (
 
 ),
 
-participants as (
-
-    select * from {{ ref('stg_trial__participants') }}
-
-),
-
 visible_items as (
 
     -- in a delivery applied and extracted before the end of the as-of day, dated by then
@@ -47,7 +41,7 @@ visible_items as (
 
 fingerprints as (
 
-    {{ registry_form_fingerprints('visible_items', 'participants') }}
+    {{ registry_form_fingerprints('visible_items') }}
 
 ),
 
@@ -77,7 +71,7 @@ withdrawn_forms as (
 final as (
 
     select
-        participants.participant_id,
+        latest_versions.person_pseudonym,
         latest_versions.form_id,
         latest_versions.answered_on,
         latest_versions.item,
@@ -87,8 +81,6 @@ final as (
         fingerprints.form_fingerprint
 
     from latest_versions
-    inner join participants
-        on latest_versions.person_pseudonym = participants.person_pseudonym
     inner join fingerprints
         on latest_versions.form_id = fingerprints.form_id
     -- an anti-join: `not in (subquery)` rescans the subquery for every row once it outgrows work_mem

@@ -12,12 +12,6 @@ deliveries as (
 
 ),
 
-participants as (
-
-    select * from {{ ref('stg_trial__participants') }}
-
-),
-
 visible_deliveries as (
 
     -- applied, and extracted before the end of the as-of day
@@ -43,7 +37,7 @@ ranked_versions as (
 final as (
 
     select
-        participants.participant_id,
+        ranked_versions.person_pseudonym,
         ranked_versions.spell_id,
         ranked_versions.benefit,
         ranked_versions.grade_pct,
@@ -53,8 +47,6 @@ final as (
         ranked_versions.delivery_id
 
     from ranked_versions
-    inner join participants
-        on ranked_versions.person_pseudonym = participants.person_pseudonym
     where
         ranked_versions.version_rank = 1
         -- an annulled spell never happened

@@ -1,0 +1,40 @@
+"""The dbt layers divide the work (docs/operations.md, "The layers divide the work"):
+staging is one model per source file, reading only its raw table (and which deliveries the build
+may see), with no joins to other models; the participant filter lives once, in
+macros/cohort.sql, and the intermediate models that need a person's participant use it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "dbt_project"
+STAGING = sorted((ROOT / "models" / "staging").rglob("*.sql"))
+COHORT = ROOT / "macros" / "cohort.sql"
+
+
+def test_each_staging_model_reads_one_raw_table_and_no_model() -> None:
+    assert len(STAGING) == 5, "the guard would pass vacuously"
+    for path in STAGING:
+        sql = path.read_text(encoding="utf-8")
+        assert "ref(" not in sql, f"{path.name}: staging reads its source, not another model"
+        raw = set(re.findall(r"source\('raw', '(\w+)'\)", sql))
+        assert len(raw) == 1, f"{path.name}: one raw table, found {sorted(raw)}"
+        # the only other source: which deliveries the build may see (macros/versions.sql)
+        others = set(re.findall(r"source\('(\w+)', '(\w+)'\)", sql)) - {("raw", t) for t in raw}
+        assert others <= {("meta", "deliveries")}, f"{path.name}: {sorted(others)}"
+
+
+def test_the_participant_filter_is_written_once() -> None:
+    matching = [
+        str(path.relative_to(ROOT))
+        for path in [*(ROOT / "models").rglob("*.sql"), *(ROOT / "macros").rglob("*.sql")]
+        if re.search(r"person_pseudonym\s*=", path.read_text(encoding="utf-8"))
+    ]
+    assert matching == [str(COHORT.relative_to(ROOT))]
+    users = [
+        path.stem
+        for path in (ROOT / "models" / "intermediate").rglob("*.sql")
+        if "of_participants(" in path.read_text(encoding="utf-8")
+    ]
+    assert sorted(users) == ["int_benefit_spells", "int_prom_forms_scored"]
