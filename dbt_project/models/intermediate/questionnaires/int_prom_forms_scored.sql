@@ -26,7 +26,7 @@ items as (
     select participant_items.*
     from ({{ of_participants(ref('stg_registry__prom_items')) }}) as participant_items
     {% if is_incremental() %}
-    where participant_items.form_id in (select prom_forms_rescored.form_id from prom_forms_rescored)
+        where participant_items.form_id in (select prom_forms_rescored.form_id from prom_forms_rescored)
     {% endif %}
 
 ),
@@ -37,7 +37,7 @@ forms as (
         participant_id,
         form_id,
         -- a form's date and version: those of its most recently updated item
-        (array_agg(answered_on order by updated_at desc, item))[1] as answered_on,
+        (array_agg(answered_on order by updated_at desc, item asc))[1] as answered_on,
         max(updated_at) as updated_at,
         {{ scored_form_fingerprint('max(form_fingerprint)', 'participant_id') }} as form_fingerprint,
 

@@ -25,9 +25,9 @@ with
 
 items as (
 
-    select * from {{ source('raw', 'registry_proms') }}
+    select raw_items.* from {{ source('raw', 'registry_proms') }} as raw_items
     {% if is_incremental() %}
-    where form_id in (select form_id from registry_forms_touched)
+        where raw_items.form_id in (select registry_forms_touched.form_id from registry_forms_touched)
     {% endif %}
 
 ),
@@ -57,14 +57,16 @@ ranked_versions as (
 
 latest_versions as (
 
-    select * from ranked_versions where version_rank = 1
+    select * from ranked_versions
+    where version_rank = 1
 
 ),
 
 withdrawn_forms as (
 
     -- is_deleted withdraws the whole form
-    select distinct form_id from latest_versions where is_deleted
+    select distinct form_id from latest_versions
+    where is_deleted
 
 ),
 
