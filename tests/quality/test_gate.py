@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import threading
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from support.builds import build_gate_publish
+from support.builds import synthetic_trial
 
 from outcomes.contracts.fnr import synthetic_fnr
 from outcomes.contracts.registry import source_names
-from outcomes.demo.sources import generate_sources
-from outcomes.ingest.landing import complete_deliveries
-from outcomes.ingest.loader import apply_delivery
-from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
-from outcomes.warehouse.bootstrap import ensure_database, migrate
 from outcomes.warehouse.connection import Role, Warehouse
 from outcomes.warehouse.publish import CANDIDATE, PUBLISHED, PublishError, publish
 
@@ -100,23 +94,10 @@ BREAKS: dict[str, str] = {
 def gated(
     warehouse: Warehouse, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    """A warehouse with the synthetic trial built, gated and published once, and a candidate again."""
-    landing = tmp_path_factory.mktemp("gate-landing")
-    generate_sources(landing, seed=42, until=UNTIL)
-    name = f"{warehouse.database}_gate_{secrets.token_hex(3)}"
-    ensure_database(warehouse, name)
-    scratch = warehouse.for_database(name)
-    migrate(scratch)
-    with psycopg.connect(scratch.url(), autocommit=True) as conn:
-        conn.execute("set role outcomes_loader")
-        for source in source_names():
-            for delivery in complete_deliveries(landing, source):
-                apply_delivery(conn, delivery, pseudonymise=Pseudonymiser(b"g" * 64))
-    report = build_gate_publish(settings, scratch, UNTIL)
-    assert report.status == "passed", report.message()  # the first build: no drift to compare yet
-    yield scratch
-    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    """A warehouse with the synthetic trial built, gated and published once (the first build: no
+    drift to compare yet)."""
+    with synthetic_trial(settings, warehouse, tmp_path_factory, "gate", UNTIL) as scratch:
+        yield scratch
 
 
 def restore_candidate(warehouse: Warehouse, source: str = PUBLISHED) -> None:

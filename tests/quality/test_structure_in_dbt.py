@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from support.builds import published_scratch
+from support.builds import synthetic_trial
 
-from outcomes.demo.sources import generate_sources
 from outcomes.settings import Settings
 from outcomes.transform.dbt import DbtOutcome, run_dbt
 from outcomes.warehouse.connection import Warehouse
@@ -130,10 +128,7 @@ BREAKS: dict[tuple[str, str, str | None], str] = {
 def trial(
     warehouse: Warehouse, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Warehouse]:
-    landing = tmp_path_factory.mktemp("structure-landing")
-    generate_sources(landing, seed=42, until=UNTIL)
-    name = f"{warehouse.database}_structure_{secrets.token_hex(3)}"
-    with published_scratch(settings, warehouse, landing, UNTIL, name) as scratch:
+    with synthetic_trial(settings, warehouse, tmp_path_factory, "structure", UNTIL) as scratch:
         yield scratch
 
 

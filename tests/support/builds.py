@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from outcomes.contracts.registry import source_names
 from outcomes.quality.gate import GateReport, new_build_id, record, run_gate
@@ -84,4 +85,21 @@ def published_scratch(
                     assert apply_delivery(conn, delivery, pseudonymise=pseudonymise).status != "quarantined"
         report = build_gate_publish(settings, scratch, as_of)
         assert report.status == "passed", report.message()
+        yield scratch
+
+
+@contextmanager
+def synthetic_trial(
+    settings: Settings, warehouse: Warehouse, tmp_path_factory: Any, label: str, until: dt.date
+) -> Iterator[Warehouse]:
+    """The default synthetic trial (seed 42, deliveries until ``until``) in a new database beside
+    ``warehouse``: loaded, built, gated and published as of ``until``; dropped afterwards."""
+    import secrets
+
+    from outcomes.demo.sources import generate_sources
+
+    landing = tmp_path_factory.mktemp(f"{label}-landing")
+    generate_sources(landing, seed=42, until=until)
+    name = f"{warehouse.database}_{label}_{secrets.token_hex(3)}"
+    with published_scratch(settings, warehouse, landing, until, name) as scratch:
         yield scratch
