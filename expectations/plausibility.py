@@ -28,6 +28,8 @@ def build(gate: GateContext) -> Dataset:
                       and (jobs.end_date is null or jobs.end_date >= checkpoints.assessed_on)
                 ) as job_rows_say_employed
             from staging.stg_employment__checkpoints as checkpoints
+            -- this build's participants (staging holds everyone raw holds)
+            join {gate.table("dim_participants")} as cohort using (participant_id)
             where checkpoints.status in ('COMPETITIVE', 'NOT_WORKING')
         )
         select

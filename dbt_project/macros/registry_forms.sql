@@ -23,7 +23,12 @@
     {#- dbt's macros carry their source (macro.macro_sql); a linter's plain Jinja macros do not -#}
     {%- set used = [registry_form_fingerprints, visible_registry_items, version_rank, visible_deliveries,
         as_of_date, as_of_cutoff] -%}
-    {{- local_md5(model.raw_code ~ (used | map(attribute='macro.macro_sql', default='') | join(''))) -}}
+    {%- set sources = used | map(attribute='macro.macro_sql', default='') | list -%}
+    {%- if model.raw_code and '' in sources -%}
+        {#- under dbt (the linter's stand-in has no code) every source must be there -#}
+        {{ exceptions.raise_compiler_error("registry_code_version: a macro's source is missing") }}
+    {%- endif -%}
+    {{- local_md5(model.raw_code ~ (sources | join(''))) -}}
 {%- endmacro %}
 
 {# Per form of `items_relation` (visible raw rows): a 64-bit hash of its row count, the sum of a

@@ -79,7 +79,8 @@ def score(items: dict[str, int | None]) -> dict[str, Any]:
     if all(f"eq5d_{d}" in answered for d in value_set.decrements):
         levels = {d: answered[f"eq5d_{d}"] for d in value_set.decrements}
         worst = max(levels.values())
-        index = Decimal(1) - (value_set.constant if worst > 1 else 0) - (value_set.n3 if worst == 3 else 0)
+        index = Decimal(1) - (value_set.constant if worst >= value_set.constant_level else 0)
+        index -= value_set.n3 if worst >= value_set.n3_level else 0
         for dimension, level in levels.items():
             if level > 1:
                 index -= value_set.decrements[dimension][level - 2]

@@ -39,7 +39,22 @@ def _quoted(text: str) -> set[str]:
 def test_the_eq5d_value_set_gives_dolans_published_states() -> None:
     """Pinned to the published value set (Dolan 1997), not to the seed: a wrong coefficient fails."""
     value_set = seeds.eq5d_value_set()
-    published = {"11111": "1.000", "11112": "0.848", "21111": "0.850", "22222": "0.516", "33333": "-0.594"}
+    # every dimension alone at levels 2 and 3, and the docs' check values (docs/definitions.md)
+    published = {
+        "11111": "1.000",
+        "21111": "0.850",
+        "12111": "0.815",
+        "11211": "0.883",
+        "11121": "0.796",
+        "11112": "0.848",
+        "31111": "0.336",
+        "13111": "0.436",
+        "11311": "0.556",
+        "11131": "0.264",
+        "11113": "0.414",
+        "22222": "0.516",
+        "33333": "-0.594",
+    }
     for state, index in published.items():
         levels = dict(zip(value_set.decrements, map(int, state), strict=True))
         assert round(value_set.score(levels), 3) == Decimal(index), state

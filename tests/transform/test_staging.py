@@ -1,5 +1,6 @@
 """dbt staging on a real warehouse: latest versions whatever the arrival order, annulled, deleted and
-withdrawn records gone, the cohort filter, erasure, and the as-of cutoff (docs/definitions.md, "Time")."""
+withdrawn records gone, the enrolment as its latest extract less the erased, and the as-of cutoff
+(docs/definitions.md, "Time")."""
 
 from __future__ import annotations
 

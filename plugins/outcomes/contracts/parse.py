@@ -86,6 +86,8 @@ def _enum_rule(arg: object, where: str) -> Rule:
     if isinstance(arg, dict):
         # {seed: <name>}: the values of a dbt seed's first column, the value set's one home
         _only_keys(arg, {"seed"}, where)
+        if "seed" not in arg:
+            raise ContractError(f"{where}: enum must be a non-empty list or {{seed: <name>}}")
         from outcomes.transform.seeds import rows
 
         seed = str(arg["seed"])

@@ -74,6 +74,9 @@ def state_codes() -> tuple[str, ...]:
 class Eq5dValueSet:
     constant: Decimal
     n3: Decimal
+    #: the worst dimension's level from which the constant, and n3, apply
+    constant_level: int
+    n3_level: int
     #: dimension -> (decrement at level 2, decrement at level 3), in the value set's order; the
     #: registry's items name the dimensions eq5d_<dimension>
     decrements: dict[str, tuple[Decimal, Decimal]]
@@ -81,7 +84,8 @@ class Eq5dValueSet:
     def score(self, levels: dict[str, int]) -> Decimal:
         """The index of one health state (dimension -> level 1-3), unrounded."""
         worst = max(levels.values())
-        value = Decimal(1) - (self.constant if worst > 1 else 0) - (self.n3 if worst == 3 else 0)
+        value = Decimal(1) - (self.constant if worst >= self.constant_level else 0)
+        value -= self.n3 if worst >= self.n3_level else 0
         return value - sum(
             (self.decrements[d][levels[d] - 2] for d in self.decrements if levels[d] > 1), Decimal(0)
         )
@@ -93,12 +97,17 @@ class Eq5dValueSet:
 
 def eq5d_value_set() -> Eq5dValueSet:
     """The EQ-5D-3L UK TTO value set (Dolan 1997) of seeds/eq5d_uk_tto_1997.csv."""
-    by_term = {(r["term"], r["level"]): Decimal(r["decrement"]) for r in rows("eq5d_uk_tto_1997")}
+    found = rows("eq5d_uk_tto_1997")
+    by_term = {(r["term"], int(r["level"])): Decimal(r["decrement"]) for r in found}
+    (constant_level,) = [level for term, level in by_term if term == "constant"]
+    (n3_level,) = [level for term, level in by_term if term == "n3"]
     dimensions = dict.fromkeys(term for term, _level in by_term if term not in ("constant", "n3"))
     return Eq5dValueSet(
-        constant=by_term[("constant", "2")],
-        n3=by_term[("n3", "3")],
-        decrements={d: (by_term[(d, "2")], by_term[(d, "3")]) for d in dimensions},
+        constant=by_term[("constant", constant_level)],
+        n3=by_term[("n3", n3_level)],
+        constant_level=constant_level,
+        n3_level=n3_level,
+        decrements={d: (by_term[(d, 2)], by_term[(d, 3)]) for d in dimensions},
     )
 
 
