@@ -61,6 +61,14 @@ def _eq5d_value_set() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _prom_measures() -> str:
+    from outcomes.transform.seeds import prom_measures
+
+    lines = ["| measure (column) | the dashboard's label | range |", "|---|---|---|"]
+    lines += [f"| `{m.measure}` | {m.label} | {m.min_value} to {m.max_value} |" for m in prom_measures()]
+    return "\n".join(lines) + "\n"
+
+
 #: Each generated block and what writes it.
 BLOCKS: dict[str, Callable[[], str]] = {
     "settings": _settings,
@@ -68,6 +76,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "benefit_types": _benefit_types,
     "work_participation_states": _work_participation_states,
     "eq5d_value_set": _eq5d_value_set,
+    "prom_measures": _prom_measures,
 }
 
 _BLOCK = re.compile(
