@@ -25,6 +25,8 @@ from typing import Any
 #: The checkout (or installed tree) this package lives in: ``<project>/plugins/outcomes/``.
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROJECT_DIR = PACKAGE_DIR.parent.parent
+#: The dbt project's folder in the project tree.
+DBT_PROJECT = "dbt_project"
 
 #: Database names on the warehouse server. The Airflow metadata database lives beside the
 #: warehouse, in the same server, as its own database.
@@ -66,7 +68,7 @@ class Settings:
 
     @property
     def dbt_project_dir(self) -> Path:
-        return self.project_dir / "dbt_project"
+        return self.project_dir / DBT_PROJECT
 
     @property
     def dbt_target_dir(self) -> Path:
@@ -111,14 +113,22 @@ class Settings:
         return self.home / "alerts.log"
 
 
+def project_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The project tree in use (``OUTCOMES_PROJECT_DIR``, default: the checkout of the package),
+    for what needs only it (the seeds' value sets) and not every warehouse setting."""
+    return (
+        setting("OUTCOMES_PROJECT_DIR", os.environ if env is None else env) or DEFAULT_PROJECT_DIR
+    ).resolve()
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The warehouse section of the settings, read from ``env`` (default: ``os.environ``); the
     others are read where they are used, through :func:`setting`."""
     env = os.environ if env is None else env
-    project_dir = (setting("OUTCOMES_PROJECT_DIR", env) or DEFAULT_PROJECT_DIR).resolve()
-    home = (setting("OUTCOMES_HOME", env) or project_dir / ".outcomes").resolve()
+    root = project_dir(env)
+    home = (setting("OUTCOMES_HOME", env) or root / ".outcomes").resolve()
     return Settings(
-        project_dir=project_dir,
+        project_dir=root,
         home=home,
         warehouse_url=setting("OUTCOMES_WAREHOUSE_URL", env),
         landing=setting("OUTCOMES_LANDING", env) or str(home / "landing"),

@@ -88,11 +88,11 @@ def _enum_rule(arg: object, where: str) -> Rule:
         _only_keys(arg, {"seed"}, where)
         if "seed" not in arg:
             raise ContractError(f"{where}: enum must be a non-empty list or {{seed: <name>}}")
-        from outcomes.transform.seeds import rows
+        from outcomes.transform.seeds import codes
 
         seed = str(arg["seed"])
         try:
-            arg = [next(iter(row.values())) for row in rows(seed)]
+            arg = list(codes(seed))
         except FileNotFoundError as exc:
             raise ContractError(f"{where}: enum names the seed {seed!r}, which does not exist") from exc
     if not isinstance(arg, list) or not arg:

@@ -48,11 +48,12 @@ def rule_text(rule: str | dict[str, Any]) -> str:
     if kind == "regex":
         return f"matches `{value}`"
     if kind == "enum" and isinstance(value, dict):
-        from outcomes.transform.seeds import rows
+        from outcomes.transform.seeds import codes, rows
 
-        found = rows(value["seed"])
+        labels = [row.get("label") for row in rows(value["seed"])]
         listed = ", ".join(
-            f"`{r[next(iter(r))]}`" + (f" ({r['label']})" if r.get("label") else "") for r in found
+            f"`{code}`" + (f" ({label})" if label else "")
+            for code, label in zip(codes(value["seed"]), labels, strict=True)
         )
         return f"one of the seed `{value['seed']}` (`dbt_project/seeds/{value['seed']}.csv`): {listed}"
     if kind == "enum":

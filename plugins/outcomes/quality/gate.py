@@ -307,12 +307,9 @@ def observed(item: Any) -> str:
     if "unexpected_count" in result and result.get("unexpected_count") is not None:
         count, total = result["unexpected_count"], result.get("element_count")
         percent = result.get("unexpected_percent")
-        examples = result.get("partial_unexpected_list") or []
         text = f"{count} of {total} unexpected"
         if percent is not None:
             text += f" ({percent:.2f} %)"
-        if examples and count:
-            text += f", e.g. {json.dumps(examples[:5], default=str)}"
         return text
     if "observed_value" in result:
         return json.dumps(result["observed_value"], default=str)

@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 
 def seeds_dir() -> Path:
-    from outcomes.settings import load_settings
+    from outcomes.settings import DBT_PROJECT, project_dir
 
-    return load_settings().dbt_project_dir / "seeds"
+    return project_dir() / DBT_PROJECT / "seeds"
 
 
 @cache
@@ -30,6 +30,11 @@ def _rows(path: Path) -> tuple[dict[str, str], ...]:
 def rows(name: str) -> tuple[dict[str, str], ...]:
     """The rows of seed ``name``, in the file's order, every value a string ('' = NULL)."""
     return _rows(seeds_dir() / f"{name}.csv")
+
+
+def codes(name: str) -> tuple[str, ...]:
+    """The values of seed ``name``'s first column, its key, in the file's order."""
+    return tuple(next(iter(row.values())) for row in rows(name))
 
 
 class Benefit(NamedTuple):
@@ -67,7 +72,7 @@ def work_participation_states() -> tuple[State, ...]:
 
 
 def state_codes() -> tuple[str, ...]:
-    return tuple(s.state for s in work_participation_states())
+    return codes("work_participation_states")
 
 
 @dataclass(frozen=True)
