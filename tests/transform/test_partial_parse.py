@@ -10,6 +10,7 @@ the copy's ``target/`` and the arguments Cosmos gives dbt; dbt's own record of t
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 
 from outcomes.settings import Settings
 from outcomes.transform.dbt import (
+    AFTER_PUBLISH_CACHE,
+    AFTER_PUBLISH_VARS,
     BUILD_CACHE,
     COSMOS_PARSE_ARGS,
     PARTIAL_PARSE,
@@ -25,15 +28,19 @@ from outcomes.transform.dbt import (
     dbt_task_cache,
     ensure_manifest,
     manifest_is_stale,
+    start_manifest,
 )
 from outcomes.warehouse.connection import Warehouse
 
 pytestmark = pytest.mark.slow
 
 
-def _parse_like_cosmos(settings: Settings, warehouse: Warehouse, cache: Path, workdir: Path) -> dict:
+def _parse_like_cosmos(
+    settings: Settings, warehouse: Warehouse, cache: Path, workdir: Path, dbt_vars: dict | None = None
+) -> dict:
     """``dbt parse`` in a fresh copy of the project with ``cache``'s partial-parse file, as Cosmos
-    runs a task; dbt's perf_info.json of that parse."""
+    runs a task (with ``dbt_vars``, as the steps after the publish); dbt's perf_info.json of that
+    parse."""
     from dbt.cli.main import dbtRunner
 
     from outcomes.transform.dbt import _environ
@@ -44,6 +51,8 @@ def _parse_like_cosmos(settings: Settings, warehouse: Warehouse, cache: Path, wo
     if (cache / "target" / PARTIAL_PARSE).exists():
         shutil.copy(cache / "target" / PARTIAL_PARSE, project / "target" / PARTIAL_PARSE)
     args = ["parse", "--project-dir", str(project), "--profiles-dir", str(settings.dbt_project_dir)]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
     with _environ({**dbt_environ(warehouse), "OUTCOMES_AS_OF": "2026-11-21"}):
         result = dbtRunner().invoke([*args, *COSMOS_PARSE_ARGS, "--log-path", str(workdir / "logs")])
     assert result.success, result.exception
@@ -70,3 +79,53 @@ def test_the_manifest_parse_seeds_the_build_task_cache(
     # date differs from the parse's: none was set there): 11 of 181 files today
     assert seeded["path_count"] == unseeded["path_count"]
     assert 0 < seeded["parsed_path_count"] < unseeded["path_count"] // 4, seeded
+
+
+def test_the_parse_beside_the_run_seeds_both_caches(
+    settings: Settings, warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``outcomes run`` parses a changed project in a child process (start_manifest) while the
+    DAGs before the build run; the child uses the given settings, not the caller's environment,
+    and seeds the caches of dbt_build and of the steps after the publish."""
+    own = dataclasses.replace(settings, home=tmp_path / "home")
+    monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path / "elsewhere"))  # must not be where it parses
+    job = start_manifest(own, warehouse, dt.date(2026, 11, 21))
+    assert job is not None
+    job.wait()
+    assert not (tmp_path / "elsewhere").exists()
+    assert not manifest_is_stale(own)
+    assert start_manifest(own, warehouse) is None  # current: no child at all
+    for name in (BUILD_CACHE, AFTER_PUBLISH_CACHE):
+        assert (dbt_task_cache(own, name) / "target" / PARTIAL_PARSE).exists(), name
+    # the scratch target of the second parse is gone; the manifest the DAG reads has no vars
+    assert {p.name for p in dbt_task_cache(own, BUILD_CACHE).parent.iterdir()} == {
+        BUILD_CACHE,
+        AFTER_PUBLISH_CACHE,
+    }
+    nodes = json.loads(own.dbt_manifest.read_text())["nodes"].values()
+    (months,) = [n for n in nodes if n["name"] == "fct_participant_months"]
+    assert months["schema"].endswith("marts_candidate")  # the build's manifest: no vars
+
+    # snapshot_history's parse (the vars of the steps after the publish) reads the seed
+    after = dbt_task_cache(own, AFTER_PUBLISH_CACHE)
+    seeded = _parse_like_cosmos(own, warehouse, after, tmp_path / "after", AFTER_PUBLISH_VARS)
+    assert 0 <= seeded["parsed_path_count"] < seeded["path_count"] // 4, seeded
+
+
+def test_a_failed_parse_beside_the_run_says_why(
+    settings: Settings, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(
+        settings.project_dir / "dbt_project",
+        project / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs"),
+    )
+    broken = project / "dbt_project" / "models" / "staging" / "trial" / "stg_trial__broken.sql"
+    broken.write_text("select {{ ref('no_such_model') }}\n")
+    own = dataclasses.replace(settings, home=tmp_path / "home", project_dir=project)
+    job = start_manifest(own, warehouse)
+    assert job is not None
+    with pytest.raises(RuntimeError, match="no_such_model") as failed:
+        job.wait()
+    assert str(job.log) in str(failed.value)

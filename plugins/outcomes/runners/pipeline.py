@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from outcomes.runners.inprocess import DagRunOutcome
+    from outcomes.transform.dbt import ManifestJob
 
 #: (DAG id, run conf) in the order a night runs them: maintenance, each source's ingest in the
 #: contract's order, the build. The ingest DAGs do not wait for deliveries: they apply whatever is
@@ -62,7 +63,7 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
         (dag_id, {**conf, "as_of": as_of.isoformat()} if dag_id == BUILD_DAG_ID and as_of else conf)
         for dag_id, conf in PIPELINE
     ]
-    return _run(settings, console, steps, ledger=True)
+    return _run(settings, console, steps, ledger=True, as_of=as_of)
 
 
 def run_builds(
@@ -75,7 +76,7 @@ def run_builds(
     (a backfill moves the numbers by design)."""
     conf: dict[str, Any] = {"drift_reason": drift_reason} if drift_reason else {}
     steps = [(BUILD_DAG_ID, {**conf, "as_of": day.isoformat()}) for day in as_ofs]
-    return _run(settings, console, steps, ledger=False)
+    return _run(settings, console, steps, ledger=False, as_of=as_ofs[0] if as_ofs else None)
 
 
 def backfill_plan(
@@ -104,16 +105,43 @@ def newest_published_as_of(settings: Settings) -> dt.date | None:
 
 
 def _run(
-    settings: Settings, console: Console, steps: list[tuple[str, dict[str, Any]]], *, ledger: bool
+    settings: Settings,
+    console: Console,
+    steps: list[tuple[str, dict[str, Any]]],
+    *,
+    ledger: bool,
+    as_of: dt.date | None,
 ) -> PipelineResult:
     from outcomes.runners import inprocess
 
     started = time.monotonic()
-    warehouse = inprocess.prepare(settings)
+    # a changed project is parsed beside the steps before the build (their files read no manifest)
+    warehouse, parsing = inprocess.prepare_beside(settings, as_of)
     console.print(f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})")
     console.print(f"landing   {settings.landing}")
+    try:
+        result = _run_steps(settings, console, steps, parsing)
+    finally:
+        if parsing is not None:
+            parsing.stop()
+    result.seconds = time.monotonic() - started
+    if ledger:
+        _print_ledger(settings, console)
+    if any(run.dag_id == BUILD_DAG_ID for run in result.runs):
+        _print_gate(warehouse, console, failures_only=not result.gate_blocked)
+    return result
+
+
+def _run_steps(
+    settings: Settings, console: Console, steps: list[tuple[str, dict[str, Any]]], parsing: ManifestJob | None
+) -> PipelineResult:
+    from outcomes.runners import inprocess
+
     result = PipelineResult()
     for dag_id, conf in steps:
+        if dag_id == BUILD_DAG_ID and parsing is not None:
+            parsing.wait()
+            parsing = None
         outcome = inprocess.run_dag(settings, dag_id, conf=conf)
         result.runs.append(outcome)
         colour = "green" if outcome.succeeded else "red"
@@ -122,11 +150,6 @@ def _run(
         console.print(f"  {label:<22} [{colour}]{outcome.state}[/]  ({tasks})")
         if not outcome.succeeded:
             break
-    result.seconds = time.monotonic() - started
-    if ledger:
-        _print_ledger(settings, console)
-    if any(run.dag_id == BUILD_DAG_ID for run in result.runs):
-        _print_gate(warehouse, console, failures_only=not result.gate_blocked)
     return result
 
 

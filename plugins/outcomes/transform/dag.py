@@ -118,7 +118,14 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
     )
     from cosmos.operators.local import DbtBuildLocalOperator, DbtDocsLocalOperator, DbtSnapshotLocalOperator
 
-    from outcomes.transform.dbt import AFTER_PUBLISH_CACHE, BUILD_CACHE, PROFILE, TARGET, dbt_task_cache
+    from outcomes.transform.dbt import (
+        AFTER_PUBLISH_CACHE,
+        AFTER_PUBLISH_VARS,
+        BUILD_CACHE,
+        PROFILE,
+        TARGET,
+        dbt_task_cache,
+    )
 
     settings = load_settings()
     project = settings.dbt_project_dir
@@ -278,7 +285,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
             "profile_config": profile,
             "env": dbt_env,
             "append_env": True,
-            "vars": {"marts_schema": "marts"},
+            "vars": dict(AFTER_PUBLISH_VARS),
             "cache_dir": dbt_task_cache(settings, AFTER_PUBLISH_CACHE),
             "install_deps": False,
             "emit_datasets": False,

@@ -70,12 +70,14 @@ def run_dbt(
     as_of: dt.date | None = None,
     marts_schema: str = CANDIDATE,
     with_vars: bool = True,
+    target_dir: Path | None = None,
 ) -> DbtOutcome:
     """Run ``dbt <args>`` on the project against ``warehouse``, as of ``as_of`` (default today UTC).
 
     The marts build into ``marts_schema``: the candidate schema unless a step after a publish
     (snapshots, docs) reads the published ``marts``. ``with_vars=False`` passes no vars: the
     defaults of ``dbt_project.yml``, and the as-of date from ``OUTCOMES_AS_OF`` or today.
+    ``target_dir`` replaces the project's target directory (``settings.dbt_target_dir``).
     """
     from dbt.cli.main import dbtRunner
 
@@ -87,7 +89,7 @@ def run_dbt(
         "--profiles-dir",
         project,
         "--target-path",
-        str(settings.dbt_target_dir),
+        str(target_dir or settings.dbt_target_dir),
         "--log-path",
         str(settings.dbt_log_dir),
     ]
@@ -201,16 +203,47 @@ def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     return True
 
 
-def seed_cache(settings: Settings, cache: Path) -> None:
-    """Put the last parse's partial-parse file and manifest into the Cosmos cache ``cache`` (where
-    Cosmos looks: ``<cache>/target/``), each written whole before it is renamed into place, with
-    the mode any file gets here (a worker running as another member of the group reads it)."""
+#: The vars of the two steps after the publish (transform/dag.py: ``after_publish``).
+AFTER_PUBLISH_VARS = {"marts_schema": "marts"}
+
+
+def seed_after_publish_cache(settings: Settings, warehouse: Warehouse) -> None:
+    """Parse as ``snapshot_history`` and ``generate_docs`` do (their vars, Cosmos' profile and
+    target) into a scratch target, and seed their cache with it: without it the first build of a
+    new project parses it all again in ``snapshot_history``. A parse with other vars is a parse
+    of every file, so this is only worth it where it runs beside other work (:func:`start_manifest`)."""
+    import shutil
+
+    scratch = dbt_task_cache(settings, AFTER_PUBLISH_CACHE).with_name(f".{AFTER_PUBLISH_CACHE}-parse")
+    shutil.rmtree(scratch, ignore_errors=True)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    try:
+        with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
+            outcome = run_dbt(
+                settings,
+                warehouse,
+                ["parse", *COSMOS_PARSE_ARGS, "--vars", json.dumps(AFTER_PUBLISH_VARS)],
+                with_vars=False,
+                target_dir=scratch,
+            )
+        if not outcome.success:
+            raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+        seed_cache(settings, dbt_task_cache(settings, AFTER_PUBLISH_CACHE), source_dir=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def seed_cache(settings: Settings, cache: Path, *, source_dir: Path | None = None) -> None:
+    """Put the last parse's partial-parse file and manifest (in ``source_dir``, by default the
+    project's target directory) into the Cosmos cache ``cache`` (where Cosmos looks:
+    ``<cache>/target/``), each written whole before it is renamed into place, with the mode any
+    file gets here (a worker running as another member of the group reads it)."""
     import shutil
 
     target = cache / "target"
     target.mkdir(parents=True, exist_ok=True)
     for name in (PARTIAL_PARSE, "manifest.json"):
-        source = settings.dbt_target_dir / name
+        source = (source_dir or settings.dbt_target_dir) / name
         if not source.exists():
             continue
         partial = target / f".{name}.{os.getpid()}"
@@ -219,3 +252,79 @@ def seed_cache(settings: Settings, cache: Path) -> None:
             partial.replace(target / name)
         finally:
             partial.unlink(missing_ok=True)
+
+
+@dataclass
+class ManifestJob:
+    """The manifest's parse running in a child process (:func:`start_manifest`); ``wait`` before
+    anything reads the manifest (the build DAG's file does)."""
+
+    process: Any
+    log: Path
+
+    def wait(self) -> None:
+        """Block until the parse is done; raise what it failed with, as :func:`ensure_manifest` does."""
+        if self.process.wait() != 0:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-15:]
+            raise RuntimeError(f"dbt parse failed (log: {self.log}):\n" + "\n".join(tail))
+
+    def stop(self) -> None:
+        """End the parse if it still runs (the command is leaving early)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
+#: What the child process of :func:`start_manifest` runs (``settings`` from the same environment).
+_CHILD = "from outcomes.transform.dbt import _prepare_in_child; _prepare_in_child()"
+
+
+#: How the child of :func:`start_manifest` learns the warehouse its profile names (dbt's parse
+#: opens no connection, but the profile must resolve).
+_CHILD_WAREHOUSE = "OUTCOMES_PARSE_WAREHOUSE_URL"
+
+
+def start_manifest(
+    settings: Settings, warehouse: Warehouse, as_of: dt.date | None = None
+) -> ManifestJob | None:
+    """:func:`ensure_manifest` and :func:`seed_after_publish_cache` in a child process, so that
+    what runs before the build (the maintenance and ingest DAGs, Airflow's own migrations) runs
+    beside them on another core; None when the manifest is current (then the caches are too).
+
+    The child has ``settings``' home, project and ``warehouse`` in its environment and parses with
+    ``as_of`` (the night's build) in ``OUTCOMES_AS_OF``: the seeded caches then match the build's own parse.
+    Its output goes to ``manifest-parse.log`` in dbt's log directory.
+    """
+    import subprocess
+    import sys
+
+    if not manifest_is_stale(settings):
+        return None
+    settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.dbt_log_dir / "manifest-parse.log"
+    # the child's settings are these: the paths dbt uses derive from the home and the project
+    env = {k: v for k, v in os.environ.items() if k != "OUTCOMES_WAREHOUSE_URL"}
+    env.update(OUTCOMES_HOME=str(settings.home), OUTCOMES_PROJECT_DIR=str(settings.project_dir))
+    if settings.warehouse_url is not None:
+        env["OUTCOMES_WAREHOUSE_URL"] = settings.warehouse_url
+    env[_CHILD_WAREHOUSE] = warehouse.admin_url
+    if as_of is not None:
+        env["OUTCOMES_AS_OF"] = as_of.isoformat()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return ManifestJob(process=process, log=log)
+
+
+def _prepare_in_child() -> None:
+    from outcomes.settings import load_settings
+
+    settings = load_settings()
+    warehouse = Warehouse(admin_url=os.environ[_CHILD_WAREHOUSE], embedded=settings.embedded)
+    ensure_manifest(settings, warehouse)
+    seed_after_publish_cache(settings, warehouse)
