@@ -112,13 +112,7 @@ def run_dag(
     conf: dict[str, Any] | None = None,
 ) -> DagRunOutcome:
     """Run ``dag_id`` once in-process with ``dag.test()`` and report how it ended."""
-    import gc
-
     dag = load_dag(settings, dag_id)
-    # Everything alive now (Airflow, dbt, Great Expectations once imported) is moved out of the
-    # cyclic collector's reach: Cosmos runs a full collection after every dbt command, and each
-    # walked the whole heap of this process (0.7 s each; bench/README.md, "The first run").
-    gc.freeze()
     run = dag.test(logical_date=logical_date, run_conf=conf)
     task_states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return DagRunOutcome(dag_id=dag_id, run_id=run.run_id, state=str(run.state), task_states=task_states)
