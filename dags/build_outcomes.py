@@ -22,4 +22,4 @@ from airflow.sdk import DAG
 
 from outcomes.transform.dag import build_outcomes_dag
 
-dag: DAG = build_outcomes_dag(doc_md=__doc__)
+dag: DAG | None = build_outcomes_dag(doc_md=__doc__)

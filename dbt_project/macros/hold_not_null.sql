@@ -3,10 +3,12 @@
   `constraints: [{type: not_null}]` where dbt itself does not enforce them (a model without an
   enforced contract: staging and intermediate). A post-hook of every model (dbt_project.yml).
 
-  A not_null data test is one more node and one more scan of the table every night; the
-  constraint is checked as the rows are written (an incremental model's new rows only), and a
-  NULL fails the model with PostgreSQL's message naming the table and the column:
-  `column "participant_id" of relation "stg_employment__jobs" contains null values`.
+  A not_null data test is one more dbt node and one more scan of the table per column, every
+  night. Here a new table is checked in one pass for all its columns, and an incremental model's
+  table, whose columns are NOT NULL already (the ALTER then does nothing), only as rows are
+  written. A NULL fails the model, with PostgreSQL's message naming the table and the column:
+  `column "participant_id" of relation "stg_employment__jobs" contains null values` (an insert's
+  refusal also quotes the row; dbt's failures and the alerts carry it redacted).
   Models with an enforced contract (the marts) carry their NOT NULL in their DDL already.
 #}
 {% macro hold_not_null() %}

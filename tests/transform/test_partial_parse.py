@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from outcomes.transform.dbt import (
     AFTER_PUBLISH_VARS,
     BUILD_CACHE,
     COSMOS_PARSE_ARGS,
+    MANIFEST_PENDING,
     PARTIAL_PARSE,
     dbt_environ,
     dbt_task_cache,
@@ -91,7 +93,21 @@ def test_the_parse_beside_the_run_seeds_both_caches(
     monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path / "elsewhere"))  # must not be where it parses
     job = start_manifest(own, warehouse, dt.date(2026, 11, 21))
     assert job is not None
+    assert os.environ[MANIFEST_PENDING] == str(job.process.pid)  # a new home: no manifest yet
+    # meanwhile a DAG run parses every DAG file of the home (dag.test syncs the whole bundle): the
+    # build DAG's file defines no DAG yet, and nothing is an import error
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("OUTCOMES_HOME", str(own.home))
+    during = DagBag(dag_folder=str(own.dags_folder))
+    assert not own.dbt_manifest.exists(), "the parse ended before the DAG files were read"
+    assert during.import_errors == {}
+    assert "warehouse_maintenance" in during.dag_ids and "build_outcomes" not in during.dag_ids
     job.wait()
+    assert MANIFEST_PENDING not in os.environ
+    after = DagBag(dag_folder=str(own.dags_folder))
+    assert after.import_errors == {} and "build_outcomes" in after.dag_ids
+    monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path / "elsewhere"))
     assert not (tmp_path / "elsewhere").exists()
     assert not manifest_is_stale(own)
     assert start_manifest(own, warehouse) is None  # current: no child at all
@@ -129,3 +145,23 @@ def test_a_failed_parse_beside_the_run_says_why(
     with pytest.raises(RuntimeError, match="no_such_model") as failed:
         job.wait()
     assert str(job.log) in str(failed.value)
+    # nothing half-written: no manifest (there was none before), no scratch target left
+    assert not own.dbt_manifest.exists()
+    assert [p.name for p in own.dbt_target_dir.parent.iterdir() if "parse" in p.name] == []
+
+
+def test_the_build_dag_waits_for_a_new_homes_parse_and_fails_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every DAG run parses every DAG file: beside a new home's first parse (MANIFEST_PENDING set
+    by start_manifest in this process) the build DAG's file defines no DAG; without a parse
+    under way a missing manifest is an import error, never silent."""
+    from outcomes.transform.dag import build_outcomes_dag
+    from outcomes.transform.dbt import MANIFEST_PENDING
+
+    monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path / "new-home"))
+    monkeypatch.setenv(MANIFEST_PENDING, "12345")
+    assert build_outcomes_dag(doc_md=None) is None
+    monkeypatch.delenv(MANIFEST_PENDING)
+    with pytest.raises(FileNotFoundError, match="outcomes dbt parse"):
+        build_outcomes_dag(doc_md=None)

@@ -115,11 +115,13 @@ def _run(
     from outcomes.runners import inprocess
 
     started = time.monotonic()
-    # a changed project is parsed beside the steps before the build (their files read no manifest)
+    # a changed project is parsed beside Airflow's migration and the steps before the build
     warehouse, parsing = inprocess.prepare_beside(settings, as_of)
-    console.print(f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})")
-    console.print(f"landing   {settings.landing}")
     try:
+        console.print(
+            f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})"
+        )
+        console.print(f"landing   {settings.landing}")
         result = _run_steps(settings, console, steps, parsing)
     finally:
         if parsing is not None:
@@ -144,11 +146,12 @@ def _run_steps(
         if dag_id == BUILD_DAG_ID and parsing is not None:
             parsing.wait()
             parsing = None
-        # Everything alive now (Airflow, and dbt and Great Expectations once a build imported
-        # them) is moved out of the cyclic collector's reach: Cosmos runs a full collection after
-        # every dbt command, and each walked the whole heap (0.7 s; bench/README.md, "The first
-        # run"). What is frozen is never collected, so only this command, which exits after its
-        # runs, does it; the tests' long-lived processes call run_dag directly and do not.
+        # What is alive now (Airflow, and dbt and Great Expectations once a build imported them)
+        # is moved out of the cyclic collector's reach: Cosmos runs a full collection after every
+        # dbt command, and each walked the whole heap (0.7 s; bench/README.md, "The first run").
+        # The garbage of the last run is collected first (it walks only what is not frozen yet),
+        # so a long backfill freezes no dead cycles.
+        gc.collect()
         gc.freeze()
         outcome = inprocess.run_dag(settings, dag_id, conf=conf)
         result.runs.append(outcome)

@@ -18,6 +18,8 @@ variables of the task's environment (``outcomes.runners.airflow_env``), never th
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from outcomes.orchestration.assets import RAW_ASSETS
 from outcomes.orchestration.defaults import default_args
 from outcomes.orchestration.notifier import GATE_BLOCKED, OutcomesNotifier
 from outcomes.settings import MANUAL, load_settings, setting
+
+log = logging.getLogger(__name__)
 
 AS_OF = "{{ ti.xcom_pull(task_ids='resolve_as_of') }}"
 
@@ -103,8 +107,25 @@ def _consumers_after_producer(group: Any) -> None:
             producer >> consumer
 
 
-def build_outcomes_dag(doc_md: str | None) -> DAG:
-    """The ``build_outcomes`` DAG."""
+def _manifest_ready(manifest: Path) -> bool:
+    """Whether the build DAG can be rendered from ``manifest``: False while a new home's first
+    parse runs beside the command parsing this file (``MANIFEST_PENDING``, transform/dbt.py);
+    a missing manifest otherwise is an import error, never silent."""
+    from outcomes.transform.dbt import MANIFEST_PENDING
+
+    if manifest.exists():
+        return True
+    if os.environ.get(MANIFEST_PENDING):
+        log.info("no DAG %s yet: its manifest is being parsed", BUILD_DAG_ID)
+        return False
+    raise FileNotFoundError(
+        f"{manifest} is missing: run `outcomes dbt parse` (outcomes run/demo/airflow do it)"
+    )
+
+
+def build_outcomes_dag(doc_md: str | None) -> DAG | None:
+    """The ``build_outcomes`` DAG; None only while the parse of a new home's project runs beside
+    the command that parses this file (``MANIFEST_PENDING``)."""
     from cosmos import (
         DbtTaskGroup,
         ExecutionConfig,
@@ -129,10 +150,8 @@ def build_outcomes_dag(doc_md: str | None) -> DAG:
 
     settings = load_settings()
     project = settings.dbt_project_dir
-    if not settings.dbt_manifest.exists():
-        raise FileNotFoundError(
-            f"{settings.dbt_manifest} is missing: run `outcomes dbt parse` (outcomes run/demo/airflow do it)"
-        )
+    if not _manifest_ready(settings.dbt_manifest):
+        return None
     profile = ProfileConfig(
         profile_name=PROFILE, target_name=TARGET, profiles_yml_filepath=project / "profiles.yml"
     )

@@ -191,14 +191,36 @@ def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     cache: the first build after a change of the project re-parses only the files that read the
     as-of date, when it is another day's. Returns whether it parsed. Parsing needs no database
     connection.
+
+    dbt writes its files in place, so the parse goes to a scratch target (with the last
+    partial-parse file, to parse only what changed) and its partial-parse file and then its
+    manifest are renamed into the target directory: whoever reads the manifest meanwhile (every
+    DAG run parses the build DAG's file) reads the old one or the new one whole, and a parse
+    that is killed leaves the old one.
     """
+    import shutil
+
     if not manifest_is_stale(settings):
         return False
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
-        outcome = run_dbt(settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False)
-    if not outcome.success:
-        raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+    target = settings.dbt_target_dir
+    scratch = target.with_name(f".{target.name}-parse-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        if (target / PARTIAL_PARSE).exists():
+            shutil.copyfile(target / PARTIAL_PARSE, scratch / PARTIAL_PARSE)
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
+            outcome = run_dbt(
+                settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False, target_dir=scratch
+            )
+        if not outcome.success:
+            raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (PARTIAL_PARSE, "manifest.json"):  # the manifest last: it marks the parse done
+            (scratch / name).replace(target / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     seed_cache(settings, dbt_task_cache(settings, BUILD_CACHE))
     return True
 
@@ -264,15 +286,28 @@ class ManifestJob:
 
     def wait(self) -> None:
         """Block until the parse is done; raise what it failed with, as :func:`ensure_manifest` does."""
-        if self.process.wait() != 0:
+        try:
+            code = self.process.wait()
+        finally:
+            os.environ.pop(MANIFEST_PENDING, None)
+        if code != 0:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-15:]
             raise RuntimeError(f"dbt parse failed (log: {self.log}):\n" + "\n".join(tail))
 
     def stop(self) -> None:
-        """End the parse if it still runs (the command is leaving early)."""
+        """End the parse if it still runs (the command is leaving early); the manifest stays the
+        old one (:func:`ensure_manifest` renames the new one into place only when it is whole)."""
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait()
+        os.environ.pop(MANIFEST_PENDING, None)
+
+
+#: Set in this process while its child parses a project that had no manifest yet: the build
+#: DAG's file then defines no DAG instead of failing (transform/dag.py). Every DAG run parses
+#: every DAG file, so the maintenance and ingest runs beside a new home's first parse would
+#: otherwise record an import error of the build DAG.
+MANIFEST_PENDING = "OUTCOMES_MANIFEST_PENDING"
 
 
 #: What the child process of :func:`start_manifest` runs (``settings`` from the same environment).
@@ -289,7 +324,8 @@ def start_manifest(
 ) -> ManifestJob | None:
     """:func:`ensure_manifest` and :func:`seed_after_publish_cache` in a child process, so that
     what runs before the build (the maintenance and ingest DAGs, Airflow's own migrations) runs
-    beside them on another core; None when the manifest is current (then the caches are too).
+    beside them on another core; None when the manifest is current (its caches then are as the
+    last run left them).
 
     The child has ``settings``' home, project and ``warehouse`` in its environment and parses with
     ``as_of`` (the night's build) in ``OUTCOMES_AS_OF``: the seeded caches then match the build's own parse.
@@ -300,6 +336,7 @@ def start_manifest(
 
     if not manifest_is_stale(settings):
         return None
+    missing = not settings.dbt_manifest.exists()
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
     log = settings.dbt_log_dir / "manifest-parse.log"
     # the child's settings are these: the paths dbt uses derive from the home and the project
@@ -318,6 +355,8 @@ def start_manifest(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+    if missing:
+        os.environ[MANIFEST_PENDING] = str(process.pid)
     return ManifestJob(process=process, log=log)
 
 

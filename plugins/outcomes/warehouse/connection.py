@@ -110,7 +110,12 @@ class WarehouseNotRunning(RuntimeError):
 DUPLICATE_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?:[^()]|\([^()]*\))*\)")
 
 
+#: A constraint's refusal of a row (NOT NULL, CHECK) quotes the whole row in its detail.
+FAILING_ROW = re.compile(r"Failing row contains \(.*\)")
+
+
 def redact_key_values(text: str) -> str:
-    """``text`` (a database error, as dbt or a task reports it) with the values of any key
-    PostgreSQL quoted in it replaced: what alerts and dbt's failure lists may carry."""
-    return DUPLICATE_KEY.sub(lambda m: f"Key ({m.group('columns')})=(...)", text)
+    """``text`` (a database error, as dbt or a task reports it) with the values of any key or
+    row PostgreSQL quoted in it replaced: what alerts and dbt's failure lists may carry."""
+    text = DUPLICATE_KEY.sub(lambda m: f"Key ({m.group('columns')})=(...)", text)
+    return FAILING_ROW.sub("Failing row contains (...)", text)
