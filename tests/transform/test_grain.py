@@ -9,6 +9,7 @@ import json
 
 import psycopg
 import pytest
+from support.constraints import refused_write
 
 from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
@@ -71,20 +72,12 @@ def test_each_declared_grain_is_a_unique_index_on_the_built_table(
 def test_a_second_row_of_a_key_is_refused_and_the_key_kept_out_of_alerts(
     published_trial: Warehouse,
 ) -> None:
-    from outcomes.warehouse.connection import redact_key_values
-
-    with psycopg.connect(published_trial.url()) as conn:
-        conn.execute("set role outcomes_owner")
-        (participant,) = conn.execute(
-            "select participant_id from marts.fct_participant_months where month_index = 12 limit 1"
-        ).fetchone()
-        with pytest.raises(psycopg.errors.UniqueViolation) as refused:
-            conn.execute(
-                "insert into marts.fct_participant_months select * from marts.fct_participant_months "
-                "where participant_id = %s and month_index = 12",
-                (participant,),
-            )
     # PostgreSQL quotes the key; what dbt's failures and the alerts carry does not
-    assert participant in str(refused.value)
-    shown = redact_key_values(str(refused.value))
-    assert participant not in shown and "Key (participant_id, month_index)=(...)" in shown
+    _, _, shown = refused_write(
+        published_trial,
+        "select participant_id from marts.fct_participant_months where month_index = 12 limit 1",
+        "insert into marts.fct_participant_months select * from marts.fct_participant_months "
+        "where participant_id = %s and month_index = 12",
+        psycopg.errors.UniqueViolation,
+    )
+    assert "Key (participant_id, month_index)=(...)" in shown

@@ -39,14 +39,21 @@ class DagRunOutcome:
         return sorted(t for t, s in self.task_states.items() if s in {"failed", "upstream_failed"})
 
 
-def prepare(settings: Settings) -> Warehouse:
-    """Warehouse bootstrapped, Airflow configured for this project and its metadata DB migrated."""
+def _configured(settings: Settings) -> Warehouse:
+    """The warehouse bootstrapped and Airflow configured for this project (before it is imported)."""
     from outcomes.runners import airflow_env
-    from outcomes.transform.dbt import ensure_manifest
     from outcomes.warehouse.bootstrap import bootstrap
 
     warehouse = bootstrap(settings)
     airflow_env.configure(settings, warehouse)
+    return warehouse
+
+
+def prepare(settings: Settings) -> Warehouse:
+    """Warehouse bootstrapped, Airflow configured for this project and its metadata DB migrated."""
+    from outcomes.transform.dbt import ensure_manifest
+
+    warehouse = _configured(settings)
     ensure_manifest(settings, warehouse)
     migrate_airflow_db()
     return warehouse
@@ -57,12 +64,9 @@ def prepare_beside(settings: Settings, as_of: dt.date | None = None) -> tuple[Wa
     migration and whatever runs next (``start_manifest``); the job is None when the manifest is
     current. Wait on it before running a DAG whose file reads the manifest (the build's).
     Measured in bench/README.md ("The first run"): the parse is most of a new home's start."""
-    from outcomes.runners import airflow_env
     from outcomes.transform.dbt import start_manifest
-    from outcomes.warehouse.bootstrap import bootstrap
 
-    warehouse = bootstrap(settings)
-    airflow_env.configure(settings, warehouse)
+    warehouse = _configured(settings)
     job = start_manifest(settings, warehouse, as_of)
     try:
         migrate_airflow_db()

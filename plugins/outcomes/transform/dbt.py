@@ -183,6 +183,39 @@ def dbt_task_cache(settings: Settings, name: str) -> Path:
     return settings.cosmos_cache_dir / "build_outcomes" / name
 
 
+@contextmanager
+def _parse_into_scratch(
+    settings: Settings,
+    warehouse: Warehouse,
+    beside: Path,
+    *,
+    args: tuple[str, ...] = (),
+    carry: Path | None = None,
+) -> Iterator[Path]:
+    """``dbt parse`` as Cosmos' tasks parse (their profile and target; ``args``: more, such as
+    vars), the as-of date from ``OUTCOMES_AS_OF`` or today, into a scratch target next to
+    ``beside`` (with the partial-parse file ``carry``, when it exists, to parse only what
+    changed); yields the scratch target, removed afterwards. Raises when the parse fails."""
+    import shutil
+
+    scratch = beside.with_name(f".{beside.name}-parse-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        if carry is not None and carry.exists():
+            shutil.copyfile(carry, scratch / PARTIAL_PARSE)
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
+            outcome = run_dbt(
+                settings, warehouse, ["parse", *COSMOS_PARSE_ARGS, *args], with_vars=False, target_dir=scratch
+            )
+        if not outcome.success:
+            raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG).
 
@@ -198,29 +231,13 @@ def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     DAG run parses the build DAG's file) reads the old one or the new one whole, and a parse
     that is killed leaves the old one.
     """
-    import shutil
-
     if not manifest_is_stale(settings):
         return False
     target = settings.dbt_target_dir
-    scratch = target.with_name(f".{target.name}-parse-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
-        if (target / PARTIAL_PARSE).exists():
-            shutil.copyfile(target / PARTIAL_PARSE, scratch / PARTIAL_PARSE)
-        today = dt.datetime.now(dt.UTC).date().isoformat()
-        with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
-            outcome = run_dbt(
-                settings, warehouse, ["parse", *COSMOS_PARSE_ARGS], with_vars=False, target_dir=scratch
-            )
-        if not outcome.success:
-            raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
+    with _parse_into_scratch(settings, warehouse, target, carry=target / PARTIAL_PARSE) as scratch:
         target.mkdir(parents=True, exist_ok=True)
         for name in (PARTIAL_PARSE, "manifest.json"):  # the manifest last: it marks the parse done
             (scratch / name).replace(target / name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     seed_cache(settings, dbt_task_cache(settings, BUILD_CACHE))
     return True
 
@@ -234,25 +251,11 @@ def seed_after_publish_cache(settings: Settings, warehouse: Warehouse) -> None:
     target) into a scratch target, and seed their cache with it: without it the first build of a
     new project parses it all again in ``snapshot_history``. A parse with other vars is a parse
     of every file, so this is only worth it where it runs beside other work (:func:`start_manifest`)."""
-    import shutil
-
-    scratch = dbt_task_cache(settings, AFTER_PUBLISH_CACHE).with_name(f".{AFTER_PUBLISH_CACHE}-parse")
-    shutil.rmtree(scratch, ignore_errors=True)
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    try:
-        with _environ({"OUTCOMES_AS_OF": os.environ.get("OUTCOMES_AS_OF") or today}):
-            outcome = run_dbt(
-                settings,
-                warehouse,
-                ["parse", *COSMOS_PARSE_ARGS, "--vars", json.dumps(AFTER_PUBLISH_VARS)],
-                with_vars=False,
-                target_dir=scratch,
-            )
-        if not outcome.success:
-            raise RuntimeError("dbt parse failed: " + "; ".join(outcome.failures))
-        seed_cache(settings, dbt_task_cache(settings, AFTER_PUBLISH_CACHE), source_dir=scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    cache = dbt_task_cache(settings, AFTER_PUBLISH_CACHE)
+    with _parse_into_scratch(
+        settings, warehouse, cache, args=("--vars", json.dumps(AFTER_PUBLISH_VARS))
+    ) as scratch:
+        seed_cache(settings, cache, source_dir=scratch)
 
 
 def seed_cache(settings: Settings, cache: Path, *, source_dir: Path | None = None) -> None:
@@ -310,7 +313,7 @@ class ManifestJob:
 MANIFEST_PENDING = "OUTCOMES_MANIFEST_PENDING"
 
 
-#: What the child process of :func:`start_manifest` runs (``settings`` from the same environment).
+#: What the child process of :func:`start_manifest` runs (its settings from the environment it is given).
 _CHILD = "from outcomes.transform.dbt import _prepare_in_child; _prepare_in_child()"
 
 
