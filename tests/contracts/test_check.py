@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -565,6 +566,37 @@ def test_not_utf8_also_reports_a_wrong_sha256(
 
 
 @pytest.mark.parametrize(
+    ("record", "broken"),
+    [
+        ('a,"Ber""gen",c\n', False),
+        ('a,"line one\nline two, and a comma",c\r\n', False),
+        ('"",b,""', False),
+        ('a,Ber"gen,c\n', True),
+        ('a,"Ber"gen",c\n', True),
+        ('a,"unclosed,c\n', True),
+    ],
+)
+def test_the_quote_check_follows_rfc_4180(record: str, broken: bool) -> None:
+    from outcomes.contracts.check import _quoting_problem
+
+    lines = SimpleNamespace(record=record.splitlines(keepends=True))
+    assert (_quoting_problem(lines) is not None) is broken  # type: ignore[arg-type]
+    assert lines.record == []
+
+
+def test_quoted_fields_by_rfc_4180_are_accepted(
+    write_delivery: DeliveryWriter, valid_rows: RowsFactory, to_csv: CsvBytes
+) -> None:
+    """Quoting done right passes the quote check: a quoted field, an empty quoted field, CRLF."""
+    header = load_contract().file("trial", "enrolment.csv").column_names
+    lines = to_csv(valid_rows("enrolment.csv", 3), header).splitlines(keepends=True)
+    lines[1] = lines[1].replace(b",Oslo,", b',"Oslo",').replace(b",,", b',"",', 1)
+    lines[2] = lines[2].replace(b"\n", b"\r\n")
+    report = _check(write_delivery("trial", {"enrolment.csv": b"".join(lines)}))
+    assert report.file_errors == [], [v.message for v in report.file_errors]
+
+
+@pytest.mark.parametrize(
     ("breakage", "line"),
     [
         # an opening quote never closed: the rest of the file is one field
@@ -577,8 +609,20 @@ def test_not_utf8_also_reports_a_wrong_sha256(
         (lambda ls: [*ls[:2], b"\n", *ls[2:]], 3),
         # a bare carriage return inside an unquoted field
         (lambda ls: [*ls[:2], ls[2].replace(b",Oslo,", b",Os\rlo,"), *ls[3:]], 3),
+        # a double quote inside a bare field (RFC 4180 quotes the field and doubles it)
+        (lambda ls: [*ls[:3], ls[3].replace(b",Oslo,", b',Os"lo,'), *ls[4:]], 4),
+        # ... also in the header
+        (lambda ls: [ls[0].replace(b"site", b'si"te'), *ls[1:]], 1),
     ],
-    ids=["unterminated-quote", "text-after-quote", "field-count", "blank-line", "bare-cr"],
+    ids=[
+        "unterminated-quote",
+        "text-after-quote",
+        "field-count",
+        "blank-line",
+        "bare-cr",
+        "bare-quote",
+        "header-quote",
+    ],
 )
 def test_not_parseable_csv(
     breakage: Callable[[list[bytes]], list[bytes]],
@@ -742,3 +786,17 @@ def test_row_checker_rejects_naive_extracted_at() -> None:
 def test_row_checker_unknown_file() -> None:
     with pytest.raises(KeyError, match="no file"):
         RowChecker(None, "trial", "proms.csv")
+
+
+def test_a_symlink_in_the_delivery_is_refused_before_anything_is_read(
+    tmp_path: Path, write_delivery: DeliveryWriter, valid_rows: RowsFactory
+) -> None:
+    folder = write_delivery("registry", {"proms.csv": valid_rows("proms.csv")})
+    outside = tmp_path / "outside.json"
+    (folder / "_manifest.json").replace(outside)
+    (folder / "_manifest.json").symlink_to(outside)
+    report = _check(folder)
+    v = _only(report.file_errors)
+    assert (v.rule, v.file) == ("symlink", "_manifest.json")
+    assert "refused unread" in v.message
+    assert report.manifest is None and report.rows_checked == {}  # not even the manifest was read

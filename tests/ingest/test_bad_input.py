@@ -3,7 +3,7 @@ into the real warehouse (one DAG run per row: each is a whole-delivery outcome).
 
 Every test has its own landing root and delivery ids, so the shared session warehouse is filtered
 by delivery id. The tests that call the loader directly instead of a DAG are the ones stating a
-bug (xfail: a crash inside a DAG task would only be retried) and the format check.
+bug (a crash inside a DAG task would only be retried) and the format check.
 """
 
 from __future__ import annotations
@@ -209,6 +209,85 @@ def test_unparseable_manifest_whole_delivery_quarantined(
     assert "_manifest.json" in ledger(db, "registry", folder.name)["message"]  # type: ignore[index]
 
 
+# --- files that are not the delivery's own ----------------------------------------------------
+
+
+def _link_a_file(folder: Path, outside: Path) -> str:
+    """proms.csv a symbolic link to a file outside the landing zone with the same bytes."""
+    (outside / "proms.csv").write_bytes((folder / "proms.csv").read_bytes())
+    (folder / "proms.csv").unlink()
+    (folder / "proms.csv").symlink_to(outside / "proms.csv")
+    return "proms.csv"
+
+
+def _link_the_manifest(folder: Path, outside: Path) -> str:
+    (folder / "_manifest.json").replace(outside / "_manifest.json")
+    (folder / "_manifest.json").symlink_to(outside / "_manifest.json")
+    return "_manifest.json"
+
+
+def _hard_link(folder: Path, outside: Path) -> str:
+    (folder / "proms.csv").replace(outside / "proms.csv")
+    (folder / "proms.csv").hardlink_to(outside / "proms.csv")
+    return "proms.csv"
+
+
+def _a_fifo(folder: Path, outside: Path) -> str:
+    import os
+
+    (folder / "proms.csv").unlink()
+    os.mkfifo(folder / "proms.csv")  # before, the loader opened it and blocked for good
+    return "proms.csv"
+
+
+ESCAPES = {
+    "a file is a symlink out of the landing zone": (_link_a_file, "symlink"),
+    "the manifest is a symlink": (_link_the_manifest, "symlink"),
+    "a file is a hard link": (_hard_link, "hard_link"),
+    "a FIFO in the delivery": (_a_fifo, "not_a_file"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(ESCAPES))
+def test_a_file_that_is_not_the_deliverys_own_refuses_the_delivery_unread(
+    case: str, landing: Path, tmp_path: Path, db: psycopg.Connection, ingest: Ingest
+) -> None:
+    """Before, a symbolic link in a delivery was followed and its target loaded: here every target
+    is a valid delivery's file, so only the refusal keeps its rows out (none is even received)."""
+    make, rule = ESCAPES[case]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = write_delivery(landing, "registry", {"proms.csv": [prom_row() for _ in range(3)]})
+    name = make(folder, outside)
+    assert_applied(ingest("registry"))
+
+    nothing_loaded(db, "registry", "proms.csv", folder.name)
+    kept_in_quarantine(db, "registry", folder.name, 0)  # nothing was read, so nothing received
+    [problem] = problems(db, "registry", folder.name)
+    assert (problem["file"], problem["rule"]) == (name, rule)
+    message = ledger(db, "registry", folder.name)["message"]  # type: ignore[index]
+    assert name in message and "refused unread" in message and rule in message
+
+
+@pytest.mark.slow
+def test_a_delivery_folder_that_is_a_symlink_is_refused_unread(
+    landing: Path, tmp_path: Path, db: psycopg.Connection, ingest: Ingest
+) -> None:
+    elsewhere = write_delivery(
+        tmp_path / "elsewhere", "registry", {"proms.csv": [prom_row() for _ in range(2)]}
+    )
+    (landing / "registry").mkdir()
+    (landing / "registry" / elsewhere.name).symlink_to(elsewhere, target_is_directory=True)
+    assert_applied(ingest("registry"))
+
+    nothing_loaded(db, "registry", "proms.csv", elsewhere.name)
+    kept_in_quarantine(db, "registry", elsewhere.name, 0)
+    [problem] = problems(db, "registry", elsewhere.name)
+    assert (problem["file"], problem["rule"]) == (None, "symlink")
+    assert "is a symbolic link" in ledger(db, "registry", elsewhere.name)["message"]  # type: ignore[index]
+
+
 # --- header ---------------------------------------------------------------------------------
 
 ENROLMENT = columns("enrolment.csv")
@@ -306,17 +385,7 @@ def _stray_quote(data: bytes) -> bytes:
     [
         (_extra_field, 4),
         (_open_quote, 6),
-        pytest.param(
-            _stray_quote,
-            3,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="docs/sources.md asks for RFC 4180 quoting, where a double quote may only appear "
-                'inside a quoted field (doubled). A bare field such as Ber"gen is accepted by the '
-                "checker (Python's csv reader takes the quote literally, even with strict=True): the "
-                "delivery loads with site = 'Ber\"gen' instead of being quarantined for line 3.",
-            ),
-        ),
+        (_stray_quote, 3),
     ],
     ids=["extra-field", "open-quote", "stray-quote"],
 )

@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import hashlib
 import re
+import stat
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -56,6 +57,7 @@ __all__ = [
     "RowInvalid",
     "Violation",
     "check_delivery",
+    "escapes",
     "parse_timestamp",
 ]
 
@@ -70,14 +72,19 @@ class _Utf8Error(Exception):
 
 
 class _Lines:
-    """Decoded lines of a binary file, hashing every byte and counting physical lines."""
+    """Decoded lines of a binary file, hashing every byte and counting physical lines.
+
+    ``record`` holds the lines given out since it was last cleared: Python's csv reader asks for
+    lines only as it needs them, so after each record they are that record's text."""
 
     def __init__(self, fh: IO[bytes], hasher: Any) -> None:
         self.fh = fh
         self.hasher = hasher
+        self.record: list[str] = []
 
     def __iter__(self) -> Iterator[str]:
         update = self.hasher.update
+        keep = self.record.append
         for count, raw in enumerate(self.fh, 1):
             update(raw)
             try:
@@ -86,12 +93,32 @@ class _Lines:
                 raise _Utf8Error(count, exc.start, raw[exc.start]) from None
             if count == 1 and text.startswith("\ufeff"):
                 text = text[1:]
+            keep(text)
             yield text
 
     def drain(self) -> None:
         """Hash what was not read (after a parse error), so sha256 can still be compared."""
         for chunk in iter(lambda: self.fh.read(1 << 20), b""):
             self.hasher.update(chunk)
+
+
+# One RFC 4180 record: fields either quoted (a quote inside doubled) or bare (no quote at all).
+_FIELD = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+_RECORD = re.compile(rf"{_FIELD}(?:,{_FIELD})*(?:\r\n|\n|\r)?")
+
+
+def _quoting_problem(lines: _Lines) -> str | None:
+    """Why the record just read breaks RFC 4180's quoting, or None. Python's csv reader takes a
+    double quote inside a bare field literally (``Ber"gen``), even with ``strict=True``; only
+    records that hold a quote are looked at."""
+    text = "".join(lines.record)
+    lines.record.clear()
+    if '"' not in text or _RECORD.fullmatch(text):
+        return None
+    return (
+        "has a double quote in a field that is not quoted (RFC 4180: quote the whole field and "
+        'double the quote inside it, as in "Ber""gen")'
+    )
 
 
 class _CsvProblem(Exception):
@@ -130,6 +157,12 @@ def check_delivery(
     ctx = _Delivery(contract, source, delivery_id, report)
 
     spec = _check_names(contract, source, delivery_id, ctx)
+    refused = escapes(delivery_dir)
+    if refused:
+        # Nothing of the delivery is read, not even its manifest: a link could point anywhere.
+        for name, rule, detail in refused:
+            ctx.error(name, rule, detail)
+        return report
     manifest = _read_manifest(delivery_dir, ctx, spec)
     report.manifest = manifest
     if spec is None:
@@ -152,6 +185,58 @@ def check_delivery(
         ):
             _check_file(path, fspec, mfile, checker, ctx, row_sink)
     return report
+
+
+def _is_link(path: Any) -> bool:
+    try:
+        return bool(path.is_symlink())
+    except (OSError, NotImplementedError):
+        return False
+
+
+_REFUSED = "the whole delivery is refused unread: nothing outside a delivery is ever read"
+
+
+def escapes(delivery_dir: DeliveryPath) -> list[tuple[str | None, str, str]]:
+    """What in the delivery folder could make a read leave it, as (file, rule, detail): the folder
+    itself a symbolic link, an entry that is a symbolic link, and on a local disk an entry that is
+    a hard link (a second name of a file that may live anywhere on the file system) or that is
+    neither a regular file nor a folder (a FIFO would block the reader, a device is no delivery).
+    Any of them refuses the whole delivery, unread. Remote file systems are asked through fsspec
+    (its ``islink``), and only what they can say is checked."""
+    if _is_link(delivery_dir):
+        folder = f"the delivery folder {delivery_dir.name!r} is a symbolic link"
+        return [(None, "symlink", f"{folder}; {_REFUSED}")]
+    try:
+        entries = sorted(delivery_dir.iterdir(), key=lambda p: p.name)
+    except (OSError, NotImplementedError):
+        return []
+    refused = [(entry.name, *problem) for entry in entries if (problem := _escape(entry)) is not None]
+    return [(name, rule, f"{text}; {_REFUSED}") for name, rule, text in refused]
+
+
+def _escape(entry: Any) -> tuple[str, str] | None:
+    """(rule, detail) when the entry of a delivery folder is not a file of its own, else None."""
+    from pathlib import Path
+
+    if _is_link(entry):
+        return "symlink", "is a symbolic link, not a file of the delivery"
+    if not isinstance(entry, Path):
+        return None
+    try:
+        info = entry.lstat()
+    except OSError:  # gone meanwhile: the check says what is missing
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return None  # never read
+    if not stat.S_ISREG(info.st_mode):
+        return "not_a_file", "is not a regular file (a FIFO, socket or device)"
+    if info.st_nlink > 1:
+        return (
+            "hard_link",
+            f"is a hard link (one file with {info.st_nlink} names), not a file of the delivery's own",
+        )
+    return None
 
 
 def _check_names(contract: Contract, source: str, delivery_id: str, ctx: _Delivery) -> SourceSpec | None:
@@ -299,7 +384,7 @@ def _check_file(
         lines = _Lines(fh, hasher)
         reader = csv.reader(lines, strict=True)
         try:
-            _read_rows(reader, fspec, checker, ctx, row_sink, progress)
+            _read_rows(reader, lines, fspec, checker, ctx, row_sink, progress)
             complete = True
         except _Utf8Error as exc:
             ctx.error(
@@ -323,6 +408,7 @@ def _check_file(
 
 def _read_rows(
     reader: Any,
+    lines: _Lines,
     fspec: FileSpec,
     checker: RowChecker,
     ctx: _Delivery,
@@ -335,6 +421,9 @@ def _read_rows(
     if header is None:
         ctx.error(name, "empty_file", "is empty: no header row")
         return
+    quoting = _quoting_problem(lines)
+    if quoting is not None:
+        raise _CsvProblem(1, quoting)
     problems = _header_problems(header, fspec)
     for rule, column, value, detail in problems:
         ctx.error(name, rule, f"header {detail}", line=1, column=column, value=value)
@@ -361,6 +450,9 @@ def _read_rows(
         for fields in reader:
             start = end + 1
             end = reader.line_num
+            quoting = _quoting_problem(lines)
+            if quoting is not None:
+                raise _CsvProblem(start, quoting)
             if len(fields) != width:
                 if not fields:
                     raise _CsvProblem(start, "is empty (RFC 4180 has no blank lines)")

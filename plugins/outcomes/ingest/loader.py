@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts import Violation, check_delivery, load_contract
-from outcomes.contracts.check import looks_like_fnr
+from outcomes.contracts.check import escapes, looks_like_fnr
 from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ def apply_delivery(
         if status is not None:
             return DeliveryOutcome(source, delivery_id, "skipped", message=f"already applied ({status})")
         digest, duplicate = (None, None)
-        if source in contract.sources:
+        confined = not escapes(delivery)  # else nothing of it is read: the check refuses it
+        if source in contract.sources and confined:
             digest, duplicate = _duplicate_of(conn, source, delivery)
         if duplicate is not None:
             counts = _Counts()
@@ -106,7 +107,9 @@ def apply_delivery(
                 duplicate_of=duplicate,
             )
             return DeliveryOutcome(source, delivery_id, "duplicate", message=message)
-        outcome = _apply_rows(conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise)
+        outcome = _apply_rows(
+            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, confined=confined
+        )
     log.info(
         "%s/%s: %s (%d received, %d loaded, %d pending, %d quarantined)",
         source,
@@ -129,10 +132,12 @@ def _apply_rows(
     contract: Contract,
     threshold: float,
     pseudonymise: Callable[[str], str],
+    *,
+    confined: bool = True,
 ) -> DeliveryOutcome:
     known = source in contract.sources
     enrolled = _enrolled_participants(conn) if source == "employment" else None
-    if known and source != "trial":  # the trial's enrolment registers erasures: the usual path
+    if known and source != "trial" and confined:  # the trial's enrolment registers erasures: the usual path
         direct = _apply_direct(
             conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, enrolled
         )
