@@ -363,7 +363,7 @@ from outcomes.quality import tasks as quality
 from outcomes.dashboard import tasks as dashboard
 from outcomes.transform.dbt import run_dbt
 build_id = quality.start_build()
-dashboard.amend_locks(warehouse)
+dashboard.amend_locks(build_id, warehouse)
 done = run_dbt(settings, warehouse, ["build", "--exclude", "path:snapshots"], as_of=day)
 assert done.success, done.failures
 t = mark("dbt", t)
@@ -373,6 +373,7 @@ quality.publish_build(build_id, as_of, gate, None, warehouse)
 t = mark("publish", t)
 done = run_dbt(settings, warehouse, ["snapshot"], as_of=day, marts_schema="marts")
 assert done.success, done.failures
+dashboard.close_erasures(build_id, warehouse)
 t = mark("history", t)
 dashboard.refresh_dashboard(warehouse)
 t = mark("dashboard", t)

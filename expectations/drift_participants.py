@@ -1,7 +1,9 @@
 """Volume: no randomised participant of the last published build may disappear.
 
-A participant who was erased (withdrew consent, see the loader's erasure register) is the only
-one allowed to go; anyone else missing means a delivery lost them. Skipped before the first publish.
+A participant who was erased (withdrew consent) is the only one allowed to go: the loader queues
+each erasure for the build (``pending.erasure_queue``), which empties the queue only after its
+history snapshot, so the build that first lacks them still sees them queued. Anyone else missing
+means a delivery lost them. Skipped before the first publish.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ def build(gate: GateContext) -> Dataset | None:
         from {gate.published_table("dim_participants")} as published
         left join {gate.table("dim_participants")} as candidate using (participant_id)
         where candidate.participant_id is null
-          and published.participant_id not in (select participant_id from pending.erasures)
+          and published.participant_id not in (select participant_id from pending.erasure_queue)
     """
     return Dataset(
         name="drift_participants",

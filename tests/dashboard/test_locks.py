@@ -106,18 +106,24 @@ def test_an_erasure_amends_the_lock_and_is_recorded(published_trial: Warehouse, 
         (participant,) = conn.execute(
             "select participant_id from lock_12m_lock.dim_participants order by participant_id limit 1"
         ).fetchone()  # type: ignore[misc]
-        conn.execute(
-            "insert into pending.erasures (person_pseudonym, participant_id) values ('test-only', %s)",
-            (participant,),
-        )
+        conn.execute("insert into pending.erasure_queue (participant_id) values (%s)", (participant,))
     try:
         held = len(locks.list_locks(published_trial))  # every lock holds them (12m-lock, tampered)
-        removed = locks.apply_erasures(published_trial)
+        removed = locks.apply_erasures(published_trial, "b-test-locks")
         assert removed == held * (1 + 25 + 5 + 4)  # the person, 25 months, 5 horizons, 4 time points
         assert locks.apply_erasures(published_trial) == 0  # applied once
+        # an erasure queued while the build ran is not the build's to close: it waits for the next
+        with psycopg.connect(published_trial.url()) as conn:
+            conn.execute("insert into pending.erasure_queue (participant_id) values ('test-later')")
+        assert locks.close_erasures(published_trial, "b-test-locks") == 1  # claimed by that build
+        with psycopg.connect(published_trial.url()) as conn:
+            left = conn.execute("select participant_id, claimed_by from pending.erasure_queue").fetchall()
+        assert left == [("test-later", None)]
     finally:
         with psycopg.connect(published_trial.url()) as conn:
-            conn.execute("delete from pending.erasures where person_pseudonym = 'test-only'")
+            conn.execute(
+                "delete from pending.erasure_queue where participant_id in (%s, 'test-later')", (participant,)
+            )
     with psycopg.connect(published_trial.url()) as conn:
         left = conn.execute(
             "select count(*) from lock_12m_lock.fct_participant_months where participant_id = %s",

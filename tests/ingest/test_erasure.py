@@ -1,6 +1,8 @@
 """Erasure (docs/definitions.md): a participant with ``erase = true`` disappears from every table at the next
 run, later deliveries about them are dropped on arrival, every delivery stays reconciled, and the
-run records that an erasure happened, not whom."""
+run records that an erasure happened, not whom. The register keeps tombstones only; the queue of
+erasures the next build carries into the locks and history holds the participant ID until then
+(tests/warehouse/test_erasure_build.py follows it through a build)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import psycopg
 from support.deliveries import enrolment_row, prom_rows, spell_row, write_delivery
 
+from outcomes.ingest.erasure import tombstone
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.warehouse.connection import Warehouse
@@ -42,14 +45,15 @@ def job(participant_id: str, job_id: str) -> dict[str, object]:
 
 
 def traces(warehouse: Warehouse, participant_id: str, pseudonym: str) -> list[str]:
-    """Every table (but the erasure register) holding a row about this person."""
+    """Every table of the loader's schemas (but the build's queue) holding a row about this person:
+    the register of tombstones included."""
     found = []
     with psycopg.connect(warehouse.url()) as conn:
         tables = conn.execute(
             """
             select table_schema, table_name from information_schema.tables
             where table_schema in ('raw', 'pending', 'quarantine', 'meta') and table_type = 'BASE TABLE'
-              and (table_schema, table_name) <> ('pending', 'erasures')
+              and (table_schema, table_name) <> ('pending', 'erasure_queue')
             """
         ).fetchall()
         for schema, table in tables:
@@ -60,6 +64,15 @@ def traces(warehouse: Warehouse, participant_id: str, pseudonym: str) -> list[st
             if hit:
                 found.append(f"{schema}.{table}")
     return found
+
+
+def queued(warehouse: Warehouse, prefix: str) -> list[str]:
+    with psycopg.connect(warehouse.url()) as conn:
+        rows = conn.execute(
+            "select participant_id from pending.erasure_queue where participant_id like %s order by 1",
+            (f"{prefix}%",),
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 def unreconciled(warehouse: Warehouse) -> list[tuple[str, str]]:
@@ -105,6 +118,7 @@ def test_an_erasure_removes_every_trace_and_keeps_the_books(
     left = traces(warehouse, "ERA-001", pseudonym)
     assert left == [], (left, outcome)
     assert unreconciled(warehouse) == []
+    assert queued(warehouse, "ERA-") == ["ERA-001"]  # for the next build: locks and history
 
     with psycopg.connect(warehouse.url()) as conn:
         [(rows, detail)] = conn.execute(
@@ -128,3 +142,11 @@ def test_an_erasure_removes_every_trace_and_keeps_the_books(
     assert again.rows_purged == 1 and again.participants_erased == 0  # type: ignore[attr-defined]
     assert traces(warehouse, "ERA-001", pseudonym) == []
     assert unreconciled(warehouse) == []
+
+
+def test_a_tombstone_is_keyed_and_never_a_pseudonym() -> None:
+    other = Pseudonymiser(b"f" * 64)
+    mark = tombstone(PSEUDONYMISE, "participant_id", "ERA-001")
+    assert mark != tombstone(other, "participant_id", "ERA-001")  # no key, no match
+    assert mark != tombstone(PSEUDONYMISE, "person_pseudonym", "ERA-001")  # one domain per kind
+    assert mark not in {PSEUDONYMISE("ERA-001"), "ERA-001"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -184,3 +185,51 @@ class TestGrants:
     def test_nobody_but_the_owner_uses_the_public_schema(self, warehouse: Warehouse) -> None:
         assert not self._can(warehouse, Role.ANALYST, "create table public.mine (x int)")
         assert not self._can(warehouse, Role.LOADER, "create table public.mine (x int)")
+
+
+def test_an_old_erasure_register_becomes_tombstones_and_a_queue(scratch: Warehouse, tmp_path: Path) -> None:
+    """Migration 0009: a register that held pseudonyms and participant IDs is renamed; its IDs are
+    queued for the next build; the loader's next delivery turns it into tombstones, empties it,
+    and drops that person's rows on arrival as before."""
+    from support.deliveries import enrolment_row, prom_rows, write_delivery
+
+    from outcomes.ingest.erasure import tombstone
+    from outcomes.ingest.loader import apply_delivery
+    from outcomes.ingest.pseudonym import Pseudonymiser
+
+    pseudonymise = Pseudonymiser(b"m" * 64)
+    person = 960_021
+    pseudonym = pseudonymise(enrolment_row("MIG-021", person)["fnr"])
+    migrate(scratch, "0008")
+    with psycopg.connect(scratch.url()) as conn:  # as the loader of before left it
+        conn.execute(
+            "insert into pending.erasures (person_pseudonym, participant_id) values (%s, 'MIG-021')",
+            (pseudonym,),
+        )
+    migrate(scratch)
+    with psycopg.connect(scratch.url()) as conn:
+        assert conn.execute("select participant_id from pending.erasure_queue").fetchall() == [("MIG-021",)]
+        assert conn.execute("select count(*) from pending.erasures_unconverted").fetchone() == (1,)
+    delivery = write_delivery(
+        tmp_path, "registry", "20250502T0200Z-21", {"proms.csv": prom_rows("MIGF", person)}
+    )
+    with psycopg.connect(scratch.url(), autocommit=True) as conn:
+        conn.execute(f"set role {Role.LOADER}")
+        outcome = apply_delivery(conn, delivery, pseudonymise=pseudonymise)
+    assert (outcome.rows_loaded, outcome.rows_pending, outcome.rows_purged) == (0, 0, 4)
+    with psycopg.connect(scratch.url()) as conn:
+        assert conn.execute("select count(*) from pending.erasures_unconverted").fetchone() == (0,)
+        marks = {r[0] for r in conn.execute("select tombstone from pending.erasure_tombstones")}
+    assert marks == {
+        tombstone(pseudonymise, "person_pseudonym", pseudonym),
+        tombstone(pseudonymise, "participant_id", "MIG-021"),
+    }
+
+
+def test_a_downgrade_below_the_tombstones_is_refused_while_anyone_is_registered(scratch: Warehouse) -> None:
+    migrate(scratch)
+    with psycopg.connect(scratch.url()) as conn:
+        conn.execute("insert into pending.erasure_queue (participant_id) values ('MIG-031')")
+    with pytest.raises(Exception, match="refusing to downgrade below 0009"):
+        downgrade(scratch, "0008")
+    assert current_revision(scratch) == head_revision()

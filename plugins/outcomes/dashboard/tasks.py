@@ -27,13 +27,27 @@ def refresh_dashboard(warehouse: Warehouse | None = None) -> dict[str, Any]:
     return {"snapshot": path.name}
 
 
-def amend_locks(warehouse: Warehouse | None = None) -> int:
-    """Erasure outranks a lock: remove erased participants from every lock and record it."""
+def amend_locks(build_id: str | None = None, warehouse: Warehouse | None = None) -> int:
+    """Erasure outranks a lock: claim the queued erasures for this build, remove them from every
+    lock and record it."""
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import resolve
     from outcomes.warehouse.locks import apply_erasures
 
-    removed = apply_erasures(warehouse or resolve(load_settings()))
+    removed = apply_erasures(warehouse or resolve(load_settings()), build_id)
     if removed:
         log.info("erasure: %d rows removed from database locks (meta.lock_amendments)", removed)
     return removed
+
+
+def close_erasures(build_id: str, warehouse: Warehouse | None = None) -> int:
+    """After the history snapshot: the erasures this build claimed are done everywhere it keeps
+    data, and leave the queue (a count in the log and the XCom, never whom)."""
+    from outcomes.settings import load_settings
+    from outcomes.warehouse.connection import resolve
+    from outcomes.warehouse.locks import close_erasures as close
+
+    closed = close(warehouse or resolve(load_settings()), build_id)
+    if closed:
+        log.info("erasure: %d erased participants are gone from the locks and the history", closed)
+    return closed

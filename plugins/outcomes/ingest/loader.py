@@ -20,7 +20,8 @@ transaction back), so a re-run starts clean.
 This module decides; its helpers are split by responsibility: :mod:`~outcomes.ingest.storage`
 (which table a file lands in, with which columns), :mod:`~outcomes.ingest.sinks` (the writers of
 rows: temporary tables, routing, the direct path), :mod:`~outcomes.ingest.ledger` (the ledger and
-its events) and :mod:`~outcomes.ingest.pending` (people not yet enrolled, and erasure).
+its events), :mod:`~outcomes.ingest.pending` (people not yet enrolled) and
+:mod:`~outcomes.ingest.erasure` (the erasure register of tombstones, and the queue for the build).
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
     import psycopg
-from outcomes.ingest.ledger import _Counts, _duplicate_of, _ledger_exists, _manifest_doc, _record, event
-from outcomes.ingest.pending import (
-    _enrolled_participants,
+from outcomes.ingest.erasure import (
+    ErasureRegister,
     drop_erased_incoming,
-    move_enrolled_from_pending,
+    erasure_lock,
     purge_erased,
     register_erasures,
 )
+from outcomes.ingest.ledger import _Counts, _duplicate_of, _ledger_exists, _manifest_doc, _record, event
+from outcomes.ingest.pending import _enrolled_participants, move_enrolled_from_pending
 from outcomes.ingest.sinks import _Direct, _insert_valid, _quarantine_rows, _Sink, _Undo
 from outcomes.ingest.storage import _columns
 
@@ -88,6 +90,8 @@ def apply_delivery(
         status = _ledger_exists(conn, source, delivery_id)
         if status is not None:
             return DeliveryOutcome(source, delivery_id, "skipped", message=f"already applied ({status})")
+        erasure_lock(conn, source)
+        register = ErasureRegister(conn, pseudonymise)
         digest, duplicate = (None, None)
         confined = not escapes(delivery)  # else nothing of it is read: the check refuses it
         if source in contract.sources and confined:
@@ -108,7 +112,7 @@ def apply_delivery(
             )
             return DeliveryOutcome(source, delivery_id, "duplicate", message=message)
         outcome = _apply_rows(
-            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, confined=confined
+            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, register, confined
         )
     log.info(
         "%s/%s: %s (%d received, %d loaded, %d pending, %d quarantined)",
@@ -132,14 +136,14 @@ def _apply_rows(
     contract: Contract,
     threshold: float,
     pseudonymise: Callable[[str], str],
-    *,
-    confined: bool = True,
+    register: ErasureRegister,
+    confined: bool,
 ) -> DeliveryOutcome:
     known = source in contract.sources
     enrolled = _enrolled_participants(conn) if source == "employment" else None
     if known and source != "trial" and confined:  # the trial's enrolment registers erasures: the usual path
         direct = _apply_direct(
-            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, enrolled
+            conn, delivery, source, delivery_id, digest, contract, threshold, pseudonymise, register, enrolled
         )
         if direct is not None:
             return direct
@@ -153,7 +157,7 @@ def _apply_rows(
     counts = _Counts(received=report.rows_total)
     files = sink.created if sink is not None else set()
     if known:  # rows about people erased earlier never enter the warehouse again
-        counts.purged = drop_erased_incoming(conn, contract, source, files)
+        counts.purged = drop_erased_incoming(conn, register, contract, source, files)
     bad = _bad_rows(conn, files) if files else sum(report.bad_rows.values())
     problems = list(report.file_errors)
     considered = counts.received - counts.purged
@@ -174,7 +178,9 @@ def _apply_rows(
 
         try:
             with conn.transaction():  # a savepoint: a value PostgreSQL still rejects must not crash
-                return _load(conn, source, delivery_id, digest, contract, files, extracted_at, counts)
+                return _load(
+                    conn, register, source, delivery_id, digest, contract, files, extracted_at, counts
+                )
         except psycopg.errors.DataError as error:
             counts = _Counts(received=counts.received, purged=counts.purged)
             detail = str(error).strip().splitlines()[0]
@@ -213,6 +219,7 @@ def _apply_direct(
     contract: Contract,
     threshold: float,
     pseudonymise: Callable[[str], str],
+    register: ErasureRegister,
     enrolled: set[str] | None,
 ) -> DeliveryOutcome | None:
     """Apply a delivery loading its good rows direct (:class:`_Direct`), in a savepoint; None
@@ -222,7 +229,7 @@ def _apply_direct(
     extracted_at = _manifest_extracted_at(delivery)
     if extracted_at is None:
         return None
-    direct = _Direct(conn, delivery_id, extracted_at)
+    direct = _Direct(conn, delivery_id, extracted_at, register)
     sink = _Sink(conn, contract, source, pseudonymise, direct)
     try:
         with conn.transaction():
@@ -238,12 +245,12 @@ def _apply_direct(
             counts = _Counts(
                 received=report.rows_total, loaded=direct.loaded, pending=direct.pending, purged=direct.purged
             )
-            counts.purged += drop_erased_incoming(conn, contract, source, files)
+            counts.purged += drop_erased_incoming(conn, register, contract, source, files)
             bad = _bad_rows(conn, files)
             considered = counts.received - counts.purged
             if considered and bad / considered > threshold:
                 raise _Undo("too many bad rows: quarantined the usual way")
-            return _load(conn, source, delivery_id, digest, contract, files, extracted_at, counts)
+            return _load(conn, register, source, delivery_id, digest, contract, files, extracted_at, counts)
     except (_Undo, psycopg.errors.DataError):
         return None
 
@@ -287,6 +294,7 @@ def _quarantine_whole(
 
 def _load(
     conn: psycopg.Connection,
+    register: ErasureRegister,
     source: str,
     delivery_id: str,
     digest: str | None,
@@ -299,9 +307,9 @@ def _load(
     spec_files = contract.sources[source].files
     held_since = extracted_at or dt.datetime.now(dt.UTC)
     if source == "trial" and "enrolment.csv" in spec_files:
-        counts.erased = register_erasures(conn, "enrolment.csv")
+        counts.erased = register_erasures(conn, register, "enrolment.csv")
         if counts.erased:
-            counts.purged += drop_erased_incoming(conn, contract, source, files)
+            counts.purged += drop_erased_incoming(conn, register, contract, source, files)
     for file, spec in spec_files.items():
         if _Sink.temp_table(file) not in files:
             continue
@@ -388,6 +396,7 @@ def release_delivery(
     *,
     operator: str,
     reason: str,
+    pseudonymise: Callable[[str], str],
     contract: Contract | None = None,
 ) -> DeliveryOutcome:
     """Load the valid rows of a quarantined delivery, after an operator inspected it.
@@ -402,6 +411,8 @@ def release_delivery(
         raise ReleaseRefused(f"unknown source {source!r}")
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"outcomes.ingest.{source}",))
+        erasure_lock(conn, source)
+        register = ErasureRegister(conn, pseudonymise)
         status = _ledger_exists(conn, source, delivery_id)
         if status is None:
             raise ReleaseRefused(f"no delivery {source}/{delivery_id} in the ledger")
@@ -431,12 +442,12 @@ def release_delivery(
                 (source, delivery_id, file),
             )
             if source == "trial" and file == "enrolment.csv":
-                counts.erased = register_erasures(conn, file)
+                counts.erased = register_erasures(conn, register, file)
             if counts.erased:
                 # Deletes the stored rows about them, this delivery's quarantined rows included,
                 # and accounts for them; then they must not be loaded from the temp table.
                 counts.purged += purge_erased(conn, contract)
-            drop_erased_incoming(conn, contract, source, {table})
+            drop_erased_incoming(conn, register, contract, source, {table})
             loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
             counts.loaded += loaded
             counts.pending += pending

@@ -18,9 +18,9 @@ from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
     import psycopg
+
+    from outcomes.ingest.erasure import ErasureRegister
 from outcomes.ingest.storage import (
-    ERASED_PARTICIPANTS,
-    ERASED_PSEUDONYMS,
     FNR,
     FNR_KEYED,
     PSEUDONYM,
@@ -209,18 +209,16 @@ class _Direct:
     rolls the direct rows back (a savepoint) and the delivery is applied the usual way.
     """
 
-    def __init__(self, conn: psycopg.Connection, delivery_id: str, extracted_at: dt.datetime) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, delivery_id: str, extracted_at: dt.datetime, register: ErasureRegister
+    ) -> None:
         import pyarrow as pa
 
         self.delivery_id = delivery_id
         self.extracted_at = extracted_at
-
-        def values(query: str) -> Any:
-            return pa.array([r[0] for r in conn.execute(query) if r[0] is not None], pa.string())
-
-        self.enrolled = values(f"select distinct {PSEUDONYM} from raw.trial_enrolment")
-        # the same register, read by the same queries, as drop_erased_incoming's
-        self.erased = {PSEUDONYM: values(ERASED_PSEUDONYMS), "participant_id": values(ERASED_PARTICIPANTS)}
+        enrolled = conn.execute(f"select distinct {PSEUDONYM} from raw.trial_enrolment")
+        self.enrolled = pa.array([r[0] for r in enrolled if r[0] is not None], pa.string())
+        self.register = register  # the same register as drop_erased_incoming's
         self.loaded = 0
         self.pending = 0
         self.purged = 0
@@ -229,11 +227,17 @@ class _Direct:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        from outcomes.ingest.erasure import KINDS
+
         n = rows.num_rows
         erased = pa.array([False] * n)
-        for column, value_set in self.erased.items():
-            if column in rows.column_names and len(value_set):
-                erased = pc.or_(erased, pc.is_in(rows.column(column), value_set=value_set))
+        for column in KINDS if self.register else ():
+            if column in rows.column_names:
+                hits = self.register.erased_values(column, pc.unique(rows.column(column)).to_pylist())
+                if hits:
+                    erased = pc.or_(
+                        erased, pc.is_in(rows.column(column), value_set=pa.array(hits, pa.string()))
+                    )
         kept = pc.invert(erased)
         self.purged += pc.sum(erased.cast(pa.int64())).as_py() or 0  # (the sum of none is null)
         rows = rows.add_column(0, "delivery_id", pa.array([self.delivery_id] * n, pa.string()))

@@ -1,6 +1,5 @@
 """Where a contract file lands in the warehouse: its table name, its columns and their SQL types
-(the fnr replaced by the pseudonym), the queries of the erasure register, and the ``COPY`` that
-writes rows."""
+(the fnr replaced by the pseudonym) and the ``COPY`` that writes rows."""
 
 from __future__ import annotations
 
@@ -33,12 +32,6 @@ SQL_TYPES = {
     "timestamp": "timestamptz",
     "bool": "boolean",
 }
-
-
-ERASED_PSEUDONYMS = "select person_pseudonym from pending.erasures"
-
-
-ERASED_PARTICIPANTS = "select participant_id from pending.erasures"
 
 
 def raw_table(source: str, file: str) -> str:

@@ -129,6 +129,10 @@ def show_delivery(
 def release(settings: Settings, source: str, delivery_id: str, *, operator: str, reason: str) -> Any:
     """Release a quarantined delivery (see :func:`outcomes.ingest.loader.release_delivery`)."""
     from outcomes.ingest.loader import release_delivery
+    from outcomes.ingest.pseudonym import pseudonymiser
 
+    pseudonymise = pseudonymiser()  # the erasure register is read with the key; fails clearly without
     with _connect(settings) as conn:
-        return release_delivery(conn, source, delivery_id, operator=operator, reason=reason)
+        return release_delivery(
+            conn, source, delivery_id, operator=operator, reason=reason, pseudonymise=pseudonymise
+        )

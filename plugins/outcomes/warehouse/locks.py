@@ -10,9 +10,11 @@ never changes afterwards:
   owner included, unless the transaction declared an erasure amendment;
 - ``verify`` recomputes every checksum and compares it with the manifest.
 
-Erasure outranks the freeze: ``apply_erasures`` (run by every build) deletes the rows of erased
-participants from every lock, updates the manifest and records each change in
-``meta.lock_amendments`` (table, rows removed, checksums before and after; never whom).
+Erasure outranks the freeze: ``apply_erasures`` (run by every build, before dbt) claims the
+erasures the loader queued (``pending.erasure_queue``), deletes their rows from every lock, updates
+the manifest and records each change in ``meta.lock_amendments`` (table, rows removed, checksums
+before and after; never whom). The history snapshot's post-hook deletes them from ``history``, and
+``close_erasures`` then empties what the build claimed.
 """
 
 from __future__ import annotations
@@ -227,8 +229,12 @@ def verify(warehouse: Warehouse, name: str) -> list[TableCheck]:
     return checks
 
 
-def apply_erasures(warehouse: Warehouse) -> int:
-    """Delete erased participants' rows from every lock, amend the manifests, record each change.
+QUEUE = "pending.erasure_queue"
+
+
+def apply_erasures(warehouse: Warehouse, build_id: str | None = None) -> int:
+    """Delete queued erasures' rows from every lock, amend the manifests, record each change; with
+    ``build_id``, first claim every queued erasure for that build (:func:`close_erasures`).
 
     Returns the number of rows removed (0 when nothing was held about an erased participant).
     """
@@ -238,12 +244,12 @@ def apply_erasures(warehouse: Warehouse) -> int:
     removed_total = 0
     with psycopg.connect(warehouse.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
+        if build_id is not None:
+            conn.execute(f"update {QUEUE} set claimed_by = %s", (build_id,))
         if conn.execute("select to_regclass('meta.locks')").fetchone() == (None,):
             return 0
         locks = conn.execute("select name, schema_name from meta.locks order by name").fetchall()
-        if not locks or conn.execute("select not exists (select 1 from pending.erasures)").fetchone() == (
-            True,
-        ):
+        if not locks or conn.execute(f"select not exists (select 1 from {QUEUE})").fetchone() == (True,):
             return 0
         conn.execute("set local outcomes.lock_amendment = 'erasure'")
         for name, schema in locks:
@@ -259,7 +265,7 @@ def apply_erasures(warehouse: Warehouse) -> int:
                 ).fetchone()
                 deleted = conn.execute(
                     sql.SQL(
-                        "delete from {} where participant_id in (select participant_id from pending.erasures)"
+                        "delete from {} where participant_id in (select participant_id from " + QUEUE + ")"
                     ).format(sql.Identifier(schema, table))
                 ).rowcount
                 if not deleted:
@@ -281,3 +287,17 @@ def apply_erasures(warehouse: Warehouse) -> int:
                 conn.execute("update meta.locks set amended_at = now() where name = %s", (name,))
                 removed_total += deleted
     return removed_total
+
+
+def close_erasures(warehouse: Warehouse, build_id: str) -> int:
+    """The erasures ``build_id`` claimed are done (locks amended, history snapshot cleaned): their
+    queue entries are deleted, so no participant ID of an erased person is left in the warehouse.
+    The locks are amended once more first: a lock made while the build ran copied the marts of
+    before, which still held them. An erasure queued while the build ran stays for the next build.
+    Returns how many closed."""
+    import psycopg
+
+    apply_erasures(warehouse)
+    with psycopg.connect(warehouse.url()) as conn:
+        conn.execute(f"set local role {Role.OWNER}")
+        return conn.execute(f"delete from {QUEUE} where claimed_by = %s", (build_id,)).rowcount
