@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 from support.deliveries import enrolment_row, prom_rows, spell_row, write_delivery
+from support.traces import tables_holding
 
 from outcomes.ingest.erasure import tombstone
 from outcomes.ingest.loader import apply_delivery
@@ -47,23 +48,12 @@ def job(participant_id: str, job_id: str) -> dict[str, object]:
 def traces(warehouse: Warehouse, participant_id: str, pseudonym: str) -> list[str]:
     """Every table of the loader's schemas (but the build's queue) holding a row about this person:
     the register of tombstones included."""
-    found = []
-    with psycopg.connect(warehouse.url()) as conn:
-        tables = conn.execute(
-            """
-            select table_schema, table_name from information_schema.tables
-            where table_schema in ('raw', 'pending', 'quarantine', 'meta') and table_type = 'BASE TABLE'
-              and (table_schema, table_name) <> ('pending', 'erasure_queue')
-            """
-        ).fetchall()
-        for schema, table in tables:
-            hit = conn.execute(
-                f'select 1 from "{schema}"."{table}" t where t::text like %s or t::text like %s limit 1',
-                (f"%{participant_id}%", f"%{pseudonym}%"),
-            ).fetchone()
-            if hit:
-                found.append(f"{schema}.{table}")
-    return found
+    return tables_holding(
+        warehouse,
+        [participant_id, pseudonym],
+        schemas=("raw", "pending", "quarantine", "meta"),
+        leaving_out=("pending.erasure_queue",),
+    )
 
 
 def queued(warehouse: Warehouse, prefix: str) -> list[str]:

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from support.builds import PUBLISHED_AS_OF, build_gate_publish, published_scratch
 from support.deliveries import write_delivery
+from support.traces import tables_holding
 
 from outcomes.dashboard import tasks
 from outcomes.demo.sources import generate_sources
@@ -43,28 +44,6 @@ def trial(
         yield scratch, landing
 
 
-def traces(warehouse: Warehouse, values: list[str]) -> list[str]:
-    """Every base table of every schema of the warehouse with a row whose text holds one of ``values``."""
-    found = []
-    with psycopg.connect(warehouse.url()) as conn:
-        tables = conn.execute(
-            """
-            select table_schema, table_name from information_schema.tables
-            where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')
-            order by 1, 2
-            """
-        ).fetchall()
-        for schema, table in tables:
-            for value in values:
-                hit = conn.execute(
-                    f'select 1 from "{schema}"."{table}" t where t::text like %s limit 1', (f"%{value}%",)
-                ).fetchone()
-                if hit:
-                    found.append(f"{schema}.{table}")
-                    break
-    return found
-
-
 def test_an_erasure_leaves_no_trace_after_the_build(
     settings: Settings, trial: tuple[Warehouse, Path]
 ) -> None:
@@ -76,7 +55,9 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     # one of the RCT's 58: one of the pilot's 8 moves a rate past the gate's drift bound (10 points)
     erased = next(r for r in rows if r.get("randomised_on") and r["study"] == "RCT")
     participant_id, pseudonym = erased["participant_id"], PSEUDONYMISE(erased["fnr"])
-    assert len(traces(warehouse, [participant_id, pseudonym])) > 5  # raw, marts, history, the lock ...
+    assert (
+        len(tables_holding(warehouse, [participant_id, pseudonym])) > 5
+    )  # raw, marts, history, the lock ...
     with psycopg.connect(warehouse.url()) as conn:
         before = conn.execute("select count(*) from marts.dim_participants").fetchone()
     assert before is not None
@@ -87,7 +68,7 @@ def test_an_erasure_leaves_no_trace_after_the_build(
         conn.execute("set role outcomes_loader")
         outcome = apply_delivery(conn, delivery, pseudonymise=PSEUDONYMISE)
     assert outcome.participants_erased == 1, outcome
-    left = traces(warehouse, [participant_id, pseudonym])
+    left = tables_holding(warehouse, [participant_id, pseudonym])
     assert "pending.erasure_queue" in left and "history.fct_employment_outcomes" in left  # until the build
 
     build = "b-erasure-test"
@@ -96,7 +77,7 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     build_gate_publish(settings, warehouse, PUBLISHED_AS_OF)  # dbt, gate, publish, history snapshot
     assert tasks.close_erasures(build, warehouse) == 1
 
-    assert traces(warehouse, [participant_id, pseudonym]) == []
+    assert tables_holding(warehouse, [participant_id, pseudonym]) == []
     with psycopg.connect(warehouse.url()) as conn:
         tombstones = conn.execute("select count(*) from pending.erasure_tombstones").fetchone()
         amendments = conn.execute(

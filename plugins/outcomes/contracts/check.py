@@ -25,6 +25,7 @@ import re
 import stat
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from outcomes.contracts import columnar
@@ -147,8 +148,6 @@ def check_delivery(
     to throw away what it received, e.g. by rolling back a transaction).
     """
     if isinstance(delivery_dir, str):
-        from pathlib import Path
-
         delivery_dir = Path(delivery_dir)
     contract = contract if contract is not None else load_contract()
     delivery_id = delivery_dir.name
@@ -217,8 +216,6 @@ def escapes(delivery_dir: DeliveryPath) -> list[tuple[str | None, str, str]]:
 
 def _escape(entry: Any) -> tuple[str, str] | None:
     """(rule, detail) when the entry of a delivery folder is not a file of its own, else None."""
-    from pathlib import Path
-
     if _is_link(entry):
         return "symlink", "is a symbolic link, not a file of the delivery"
     if not isinstance(entry, Path):

@@ -17,7 +17,7 @@ a delivery is being applied.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts.spec import Contract
 
@@ -76,6 +76,22 @@ class ErasureRegister:
 
     def erased_values(self, column: str, values: Iterable[str | None]) -> list[str]:
         return [v for v in values if v is not None and self.erased(column, v)]
+
+    def erased_rows(self, rows: Any) -> Any:
+        """A boolean pyarrow array: which rows of the pyarrow table ``rows`` are about an erased
+        person (each distinct value's tombstone computed once)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        erased = pa.array([False] * rows.num_rows)
+        for column in KINDS if self.tombstones else ():
+            if column in rows.column_names:
+                hits = self.erased_values(column, pc.unique(rows.column(column)).to_pylist())
+                if hits:
+                    erased = pc.or_(
+                        erased, pc.is_in(rows.column(column), value_set=pa.array(hits, pa.string()))
+                    )
+        return erased
 
     def add(self, marks: Iterable[str]) -> None:
         self.tombstones.update(marks)

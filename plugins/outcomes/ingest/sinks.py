@@ -227,17 +227,8 @@ class _Direct:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from outcomes.ingest.erasure import KINDS
-
         n = rows.num_rows
-        erased = pa.array([False] * n)
-        for column in KINDS if self.register else ():
-            if column in rows.column_names:
-                hits = self.register.erased_values(column, pc.unique(rows.column(column)).to_pylist())
-                if hits:
-                    erased = pc.or_(
-                        erased, pc.is_in(rows.column(column), value_set=pa.array(hits, pa.string()))
-                    )
+        erased = self.register.erased_rows(rows)
         kept = pc.invert(erased)
         self.purged += pc.sum(erased.cast(pa.int64())).as_py() or 0  # (the sum of none is null)
         rows = rows.add_column(0, "delivery_id", pa.array([self.delivery_id] * n, pa.string()))
