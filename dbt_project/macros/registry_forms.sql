@@ -18,8 +18,9 @@
 {%- endmacro %}
 
 {# The code the model's rows follow: the model's and these macros' source. A change of it changes
-   every fingerprint, so every form is recomputed. (A macro the model comes to use is added here.) #}
-{% macro registry_code_version() -%}
+   every fingerprint, so every form is recomputed. (A macro the model comes to use is added here.)
+   `raw_code`: another model's code than the one being built (staged_registry_code). #}
+{% macro registry_code_version(raw_code=none) -%}
     {#- dbt's macros carry their source (macro.macro_sql); a linter's plain Jinja macros do not -#}
     {%- set used = [registry_form_fingerprints, visible_registry_items, version_rank, visible_deliveries,
         as_of_date, as_of_cutoff] -%}
@@ -28,7 +29,20 @@
         {#- under dbt (the linter's stand-in has no code) every source must be there -#}
         {{ exceptions.raise_compiler_error("registry_code_version: a macro's source is missing") }}
     {%- endif -%}
-    {{- local_md5(model.raw_code ~ (sources | join(''))) -}}
+    {{- local_md5((model.raw_code if raw_code is none else raw_code) ~ (sources | join(''))) -}}
+{%- endmacro %}
+
+{# stg_registry__prom_items' code, from dbt's graph: for another model to compute the fingerprints
+   that stg_registry__prom_items stores (int_prom_forms_scored's pre-hook). #}
+{% macro staged_registry_code() -%}
+    {%- if not execute -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.stg_registry__prom_items') -%}
+    {%- if node is none or not node.raw_code -%}
+        {{ exceptions.raise_compiler_error("staged_registry_code: stg_registry__prom_items' code is not in the graph") }}
+    {%- endif -%}
+    {{- return(node.raw_code) -}}
 {%- endmacro %}
 
 {# Per form of `items_relation` (visible raw rows): a 64-bit hash of its row count, the sum of a
@@ -46,6 +60,25 @@
         ) as form_fingerprint
     from {{ items_relation }} as fingerprinted_items
     group by fingerprinted_items.form_id
+{%- endmacro %}
+
+{# The same fingerprints from raw.registry_form_rows (visible summary rows of `summary_relation`):
+   per form, the count and the hash sum of its rows, kept by triggers on raw.registry_proms
+   (migration 0010), so a build reads one row per form and delivery instead of one per item.
+   `registry_form_fingerprints` of the visible raw rows gives the same value, bit for bit (if it
+   ever did not, every form would be recomputed every night: slower, never wrong). Not part of the
+   code version: it decides which forms to recompute, not what their rows are. #}
+{% macro registry_summary_fingerprints(summary_relation, raw_code=none) -%}
+    select
+        summarised_forms.form_id,
+        hashtextextended(
+            sum(summarised_forms.row_count)::text
+            || ':' || sum(summarised_forms.identity_hash_sum)::text
+            || ':{{ registry_code_version(raw_code) }}',
+            0
+        ) as form_fingerprint
+    from {{ summary_relation }} as summarised_forms
+    group by summarised_forms.form_id
 {%- endmacro %}
 
 {# The pre-hook of a model incremental by form: the forms whose fingerprint in `current_forms`
@@ -68,7 +101,9 @@
         group by form_id
     )
 
-    select coalesce(current_forms.form_id, stored_forms.form_id) as form_id
+    -- distinct: a form of two people (its person changed between versions) is in current_forms
+    -- twice, and a form read twice would be scored from every item twice
+    select distinct coalesce(current_forms.form_id, stored_forms.form_id) as form_id
     from current_forms
     full outer join stored_forms
         on current_forms.form_id = stored_forms.form_id
@@ -81,10 +116,10 @@
 {%- endif -%}
 {%- endmacro %}
 
-{# Pre-hook of stg_registry__prom_items: the fingerprints of every form from raw. #}
+{# Pre-hook of stg_registry__prom_items: the fingerprints of every form, from raw's summary. #}
 {% macro registry_forms_touched() -%}
-    {%- set current = registry_form_fingerprints(
-        '(' ~ visible_registry_items(source('raw', 'registry_proms')) ~ ')'
+    {%- set current = registry_summary_fingerprints(
+        '(' ~ visible_registry_items(source('raw', 'registry_form_rows')) ~ ')'
     ) -%}
     {{ forms_to_rebuild('registry_forms_touched', current) }}
 {%- endmacro %}
@@ -103,12 +138,25 @@
 {%- endmacro %}
 
 {# Pre-hook of int_prom_forms_scored: the participants' forms whose items' fingerprint, whose
-   participant, or this model's code changed (and the forms that are no participant's any more). #}
+   participant, or this model's code changed (and the forms that are no participant's any more).
+   The items' fingerprints are the ones stg_registry__prom_items stores, computed from raw's form
+   summary with that model's code (one row per form and delivery, not one per item: 15 M rows at
+   100,000 participants); whose form it is, from the same summary. A form whose person changed
+   between versions, or a withdrawn form (raw has it, staging does not), may be scored again when
+   nothing changed, never the other way round. #}
 {% macro prom_forms_rescored() -%}
+    {%- set visible = '(' ~ visible_registry_items(source('raw', 'registry_form_rows')) ~ ')' -%}
+    {%- set persons = '(select distinct visible_forms.form_id, visible_forms.person_pseudonym from '
+        ~ visible ~ ' as visible_forms)' -%}
     {%- set current -%}
-        select form_id, {{ scored_form_fingerprint('max(form_fingerprint)', 'participant_id') }} as form_fingerprint
-        from ({{ of_participants(ref('stg_registry__prom_items')) }}) as participant_items
-        group by form_id, participant_id
+        select
+            form_persons.form_id,
+            {{ scored_form_fingerprint('max(item_fingerprints.form_fingerprint)', 'form_persons.participant_id') }}
+                as form_fingerprint
+        from ({{ of_participants(persons) }}) as form_persons
+        inner join ({{ registry_summary_fingerprints(visible, staged_registry_code()) }}) as item_fingerprints
+            on form_persons.form_id = item_fingerprints.form_id
+        group by form_persons.form_id, form_persons.participant_id
     {%- endset -%}
     {{ forms_to_rebuild('prom_forms_rescored', current) }}
 {%- endmacro %}

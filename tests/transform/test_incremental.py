@@ -93,11 +93,31 @@ def rewritten_forms(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]])
     return changed | {key[0] for key in old.keys() - new.keys()}
 
 
+SUMMARY_OF_RAW = """
+    select form_id, delivery_id, updated_at, answered_on, person_pseudonym, count(*),
+           sum(hashtextextended(delivery_id || '/' || source_line::text, 0))
+    from raw.registry_proms group by 1, 2, 3, 4, 5
+"""
+SUMMARY = """
+    select form_id, delivery_id, updated_at, answered_on, person_pseudonym, row_count, identity_hash_sum
+    from raw.registry_form_rows
+"""
+
+
+def summary_matches_raw(conn: psycopg.Connection, *, empty: bool = False) -> None:
+    """raw.registry_form_rows (kept by triggers) is the aggregate of raw.registry_proms, exactly."""
+    kept = sorted(conn.execute(SUMMARY).fetchall())
+    assert kept == sorted(conn.execute(SUMMARY_OF_RAW).fetchall())
+    assert empty or kept, "the comparison would pass vacuously"
+
+
 def incremental_equals_full_refresh(
     settings: Settings, warehouse: Warehouse, as_of: dt.date
 ) -> tuple[set[str], set[str]]:
     """Build incrementally, then a full refresh of the same raw rows and as-of date: the same rows.
     Returns the forms the incremental build rewrote in staging, and those it scored again."""
+    with psycopg.connect(warehouse.url()) as conn:
+        summary_matches_raw(conn)
     before, scored_before = rows(warehouse), scored(warehouse)
     build(settings, warehouse, as_of)
     incremental, scored_incremental = rows(warehouse), scored(warehouse)
@@ -227,6 +247,57 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
     assert content(after) != content(before)  # new fingerprints
     assert [r[:7] for r in after] == [r[:7] for r in before]  # the same rows
     assert rewritten_forms(before, after) == {"F1", "F4", "F5"}
+
+    # a form whose person changed between versions, both people participants: it is read once
+    # (five of ten ODI sections: no score; read twice, ten sections would score it)
+    odi = [{"item": f"odi_0{i}", "value": 2} for i in range(1, 6)]
+    first_version = {**prom_rows("F6", 2, "2025-03-05")[0], "updated_at": "2025-03-05T10:00:00Z"}
+    corrected = {**prom_rows("F6", 1, "2025-03-05")[0], "updated_at": "2025-03-05T11:00:00Z"}
+    deliver(
+        scratch,
+        tmp_path,
+        "registry",
+        "20250306T0200Z",
+        {"proms.csv": [{**first_version, **item} for item in odi] + [{**corrected, **item} for item in odi]},
+    )
+    fourth = dt.date(2025, 3, 10)
+    rewritten, rescored = incremental_equals_full_refresh(settings, scratch, fourth)
+    assert "F6" in rewritten and "F6" in rescored
+    six = [row for row in scored(scratch) if row[1] == "F6"]
+    assert [row[0] for row in six] == ["INC-001"], six
+    with psycopg.connect(scratch.url()) as conn:
+        assert conn.execute(f"select odi_pct from {SCORED} where form_id = 'F6'").fetchall() == [(None,)]
+
+
+def test_the_form_summary_follows_every_change_of_raw(scratch: Warehouse) -> None:
+    """The triggers keep raw.registry_form_rows in step with an update, a delete of some of a
+    form's rows, a delete of all of them (the group goes: nothing is left of an erased form) and a
+    truncate, in the transaction that changed raw (rolled back here)."""
+    with psycopg.connect(scratch.url()) as conn:
+        conn.execute(
+            "insert into raw.registry_proms (delivery_id, source_line, form_id, person_pseudonym, "
+            "answered_on, item, value, updated_at, is_deleted) "
+            "select 'D-SUMMARY', n + 1, 'F-SUMMARY', 'person', date '2025-01-14', item, n, "
+            "timestamptz '2025-01-14 10:00Z', false "
+            "from unnest(array['odi_01', 'nrs_pain_intensity', 'eq5d_vas']) with ordinality as t(item, n)"
+        )
+        summary_matches_raw(conn)
+        one = ("F-SUMMARY",)
+        conn.execute(
+            "update raw.registry_proms set updated_at = updated_at + interval '1 second' "
+            "where form_id = %s and item = 'odi_01'",
+            one,
+        )
+        summary_matches_raw(conn)
+        conn.execute("delete from raw.registry_proms where form_id = %s and item = 'nrs_pain_intensity'", one)
+        summary_matches_raw(conn)
+        conn.execute("delete from raw.registry_proms where form_id = %s", one)
+        summary_matches_raw(conn, empty=True)
+        assert conn.execute("select from raw.registry_form_rows where form_id = %s", one).fetchall() == []
+        conn.execute("truncate raw.registry_proms")
+        assert conn.execute("select count(*) from raw.registry_form_rows").fetchone() == (0,)
+        conn.rollback()
+        summary_matches_raw(conn, empty=True)
 
 
 def test_the_grain_is_held_by_a_unique_index(scratch: Warehouse, settings: Settings) -> None:

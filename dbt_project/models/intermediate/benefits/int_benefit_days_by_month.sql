@@ -32,22 +32,38 @@ benefit_days as (
 
 ),
 
+covered_ranges as (
+
+    -- the disjoint date ranges of each multirange, half-open: [covered_from, covered_until)
+    select
+        benefit_days.participant_id,
+        benefit_days.benefit_group,
+        lower(covered_range) as covered_from,
+        upper(covered_range) as covered_until
+    from benefit_days
+    cross join lateral unnest(benefit_days.covered) as covered_range
+
+),
+
 per_month as (
 
+    -- the days of [period_start_date, checkpoint_date) in each range, by integer arithmetic on
+    -- the bounds (an unbounded end is NULL, which least and greatest pass over): the same days
+    -- as the multirange intersected with the month, without building a multirange per row
+    -- (twice as fast at 100,000 participants, bench/README.md)
     select
         months.participant_id,
         months.month_index,
-        benefit_days.benefit_group,
-        (
-            select coalesce(sum(upper(part) - lower(part)), 0)
-            from unnest(
-                benefit_days.covered * datemultirange(daterange(months.period_start_date, months.checkpoint_date, '[)'))
-            ) as part
+        covered_ranges.benefit_group,
+        greatest(
+            0,
+            least(covered_ranges.covered_until, months.checkpoint_date)
+            - greatest(covered_ranges.covered_from, months.period_start_date)
         ) as days_covered
 
     from months
-    inner join benefit_days
-        on months.participant_id = benefit_days.participant_id
+    inner join covered_ranges
+        on months.participant_id = covered_ranges.participant_id
     where months.month_index >= 1
 
 ),

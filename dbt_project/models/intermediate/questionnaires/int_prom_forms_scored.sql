@@ -22,12 +22,25 @@ with
 
 items as (
 
-    -- the participants' items (macros/cohort.sql), of the forms to score
-    select participant_items.*
-    from ({{ of_participants(ref('stg_registry__prom_items')) }}) as participant_items
+    -- the participants' items (macros/cohort.sql), of the forms to score: in an incremental
+    -- build, by one index probe per form (as in stg_registry__prom_items)
     {% if is_incremental() %}
-        where participant_items.form_id in (select prom_forms_rescored.form_id from prom_forms_rescored)
+        {%- set staged -%}
+            (
+                select staged_items.*
+                from prom_forms_rescored
+                cross join lateral (
+                    select rescored_items.* from {{ ref('stg_registry__prom_items') }} as rescored_items
+                    where rescored_items.form_id = prom_forms_rescored.form_id
+                    offset 0  -- noqa: AM09
+                ) as staged_items
+            )
+        {%- endset %}
+    {% else %}
+        {%- set staged = ref('stg_registry__prom_items') %}
     {% endif %}
+    select participant_items.*
+    from ({{ of_participants(staged) }}) as participant_items
 
 ),
 

@@ -1,6 +1,19 @@
+{#
+    The planner's cost of a random page read as on solid-state storage with the table in memory
+    (PostgreSQL's default, 4, is a spinning disk's): with it, and with `months` not materialised,
+    the joins of the month-grained models merge along their unique indexes instead of hashing
+    millions of rows through 4 MB of work_mem in batches on disk (at 100,000 participants
+    11.5 s -> 5.5 s, bench/README.md). Set for this model's transaction only: project-wide it
+    turned the parallel plan of int_prom_forms_scored's fingerprints into a serial one twice as slow.
+#}
+{{ config(pre_hook=["set local random_page_cost = 1.1"]) }}
+
 with
 
-months as (
+-- read twice (the jobs on each checkpoint, and the join of everything): not materialized, so
+-- each read is a scan of the model's table in the order of its unique index, and the joins of
+-- the month-grained models can merge instead of sorting a materialised copy twice
+months as not materialized (
 
     select * from {{ ref('int_participant_months_spined') }}
 

@@ -25,9 +25,19 @@ with
 
 items as (
 
-    select raw_items.* from {{ source('raw', 'registry_proms') }} as raw_items
     {% if is_incremental() %}
-        where raw_items.form_id in (select registry_forms_touched.form_id from registry_forms_touched)
+        -- the raw rows of the forms to recompute, by one index probe per form: the lateral
+        -- subquery (offset 0: never flattened into a join) keeps the planner from a scan of all
+        -- of raw, which it chose as a semi-join (it estimates a seventh of the forms there are)
+        select raw_items.*
+        from registry_forms_touched
+        cross join lateral (
+            select touched_items.* from {{ source('raw', 'registry_proms') }} as touched_items
+            where touched_items.form_id = registry_forms_touched.form_id
+            offset 0  -- noqa: AM09
+        ) as raw_items
+    {% else %}
+        select raw_items.* from {{ source('raw', 'registry_proms') }} as raw_items
     {% endif %}
 
 ),
