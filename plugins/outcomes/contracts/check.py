@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from outcomes.contracts import columnar
+from outcomes.contracts.header import header_problems as _header_problems
 from outcomes.contracts.manifest import DeliveryPath, _read_manifest
 from outcomes.contracts.report import (
     DeliveryReport,
@@ -38,7 +39,6 @@ from outcomes.contracts.report import (
     Violation,
     _Delivery,
     _file_violation,
-    looks_like_fnr,
 )
 from outcomes.contracts.rows import RowChecker
 from outcomes.contracts.spec import (
@@ -319,36 +319,6 @@ def _unlisted_csv(delivery_dir: DeliveryPath, listed: Mapping[str, ManifestFile]
     except (OSError, NotImplementedError):
         return []
     return [n for n in names if n.lower().endswith(".csv") and n not in listed]
-
-
-def _header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str, str | None, str]]:
-    """(rule, column, value, detail) for each way the header differs from the contract."""
-    import difflib
-
-    expected = fspec.column_names
-    problems: list[tuple[str, str, str | None, str]] = []
-    seen: set[str] = set()
-    for h in header:
-        if h in seen:
-            problems.append(("header_duplicate_column", h, h, f"names column {h!r} twice"))
-        seen.add(h)
-    missing = [c for c in expected if c not in seen]
-    extra = [h for h in dict.fromkeys(header) if h not in expected]
-    for h in list(extra):
-        close = difflib.get_close_matches(h, missing, n=1, cutoff=0.6)
-        if close:
-            extra.remove(h)
-            missing.remove(close[0])
-            shown = "a redacted name" if looks_like_fnr(h) else repr(h)
-            problems.append(
-                ("header_misspelt_column", close[0], h, f"has {shown} where the contract has {close[0]!r}")
-            )
-    for c in missing:
-        problems.append(("header_missing_column", c, None, f"lacks column {c!r}"))
-    for h in extra:
-        shown = "a redacted name" if looks_like_fnr(h) else repr(h)
-        problems.append(("header_extra_column", h, h, f"has column {shown}, which is not in the contract"))
-    return problems
 
 
 @dataclass

@@ -96,7 +96,7 @@ def check_file(
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    from outcomes.contracts.check import _header_problems
+    from outcomes.contracts.header import header_problems
 
     hasher = hashlib.sha256()
     batches = _Batches(checker, fspec, sink, violations)
@@ -112,7 +112,7 @@ def check_file(
                     header = line.decode("utf-8").split(",")
                 except UnicodeDecodeError:
                     return None
-                if _header_problems(header, fspec):
+                if header_problems(header, fspec):
                     return None
                 options = (
                     pacsv.ReadOptions(column_names=header, use_threads=True),
