@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts import Violation, check_delivery, load_contract
-from outcomes.contracts.check import escapes, looks_like_fnr
+from outcomes.contracts.check import escapes
+from outcomes.contracts.report import looks_like_fnr
 from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
