@@ -5,10 +5,11 @@ OUTCOMES_GATE_MAX_COMPLETE_CASE_RATE_CHANGE_PP where both builds know enough par
 (OUTCOMES_GATE_MIN_KNOWN_FOR_RATE_DRIFT; a few known people swing a complete-case rate by design).
 With a drift reason a larger move publishes with a warning. Skipped before the first publish.
 
-An erasure moves rates by itself: an arm that loses k of its n participants may see a rate move by
-up to 100 k / (n - k) points, whatever their outcomes were. Each bound is widened by exactly that
-for the participants of the published build whose erasure the build carries out
-(``pending.erasure_queue``, as in drift_participants), and by nothing for anyone else.
+An erasure moves rates by itself: an arm that loses k of the n people a rate counts may see it move
+by up to 100 k / (n - k) points, whatever their outcomes were. Each bound is widened by exactly
+that for the people of the published build whose erasure this build carried out: queued in
+``pending.erasure_queue`` (as in drift_participants) and gone from the candidate; for the ITT rate
+k counts them among the randomised, for the complete-case rate among those known at the horizon.
 """
 
 from __future__ import annotations
@@ -20,19 +21,30 @@ def build(gate: GateContext) -> Dataset | None:
     if gate.published is None or "agg_employment_rates" not in gate.published_tables:
         return None
     bounds = gate.config
-    if "dim_participants" in gate.published_tables:
+    if "fct_employment_outcomes" in gate.published_tables:
+        # the published build's outcomes of the people this build erased: queued for erasure and
+        # gone from the candidate (a queued person still in the candidate moves nothing)
         erased = f"""
-            select people.study, people.arm, count(*) as n_erased
-            from {gate.published_table("dim_participants")} as people
-            where people.participant_id in (select participant_id from pending.erasure_queue)
-            group by people.study, people.arm
+            select outcomes.study, outcomes.arm, outcomes.horizon_months,
+                   count(*) as n_erased,
+                   count(outcomes.is_employed_within) as n_erased_known
+            from {gate.published_table("fct_employment_outcomes")} as outcomes
+            where outcomes.participant_id in (select participant_id from pending.erasure_queue)
+              and outcomes.participant_id not in (
+                  select participant_id from {gate.table("dim_participants")}
+              )
+            group by outcomes.study, outcomes.arm, outcomes.horizon_months
         """
     else:
-        erased = "select null::text as study, null::text as arm, 0 as n_erased where false"
-    # the most k erased people of n can move a rate: 100 k / (n - k) points; all of them: anything
-    allowance = (
-        "coalesce(100.0 * coalesce(erased.n_erased, 0) / nullif({n} - coalesce(erased.n_erased, 0), 0), 100)"
-    )
+        erased = (
+            "select null::text as study, null::text as arm, null::integer as horizon_months, "
+            "0 as n_erased, 0 as n_erased_known where false"
+        )
+
+    def allowance(k: str, n: str) -> str:
+        """The most k people of n can move a rate by leaving: 100 k / (n - k) points; all: any."""
+        return f"case when {k} = 0 then 0 when {n} <= {k} then 100 else 100.0 * {k} / ({n} - {k}) end"
+
     query = f"""
         with erased as ({erased})
         select
@@ -43,11 +55,12 @@ def build(gate: GateContext) -> Dataset | None:
             candidate.rate_complete_case_pct as candidate_complete_case_pct,
             least(published.n_known, candidate.n_known) as fewest_known,
             coalesce(erased.n_erased, 0) as n_erased,
-            {allowance.format(n="published.n_randomised")} as itt_erasure_allowance_pp,
-            {allowance.format(n="published.n_known")} as complete_case_erasure_allowance_pp
+            {allowance("coalesce(erased.n_erased, 0)", "published.n_randomised")} as itt_erasure_allowance_pp,
+            {allowance("coalesce(erased.n_erased_known, 0)", "published.n_known")}
+                as complete_case_erasure_allowance_pp
         from {gate.published_table("agg_employment_rates")} as published
         join {gate.table("agg_employment_rates")} as candidate using (study, arm, horizon_months)
-        left join erased using (study, arm)
+        left join erased using (study, arm, horizon_months)
     """
     return Dataset(
         name="drift_rates",

@@ -392,6 +392,8 @@ def test_manifest_unparseable(write_delivery: DeliveryWriter, valid_rows: RowsFa
         (lambda m: m["files"][0].update(rows=-1), "files[0].rows"),
         (lambda m: m["files"][0].update(sha256="abc"), "files[0].sha256"),
         (lambda m: m["files"][0].update(name="../proms.csv"), "files[0].name"),
+        (lambda m: m["files"][0].update(name="/etc/proms.csv"), "files[0].name"),
+        (lambda m: m["files"][0].update(name="..\\proms.csv"), "files[0].name"),
         (lambda m: m["files"][0].pop("sha256"), "files[0].sha256"),
         (lambda m: m.pop("extracted_at"), "extracted_at"),
         (lambda m: m.update(extracted_at="2026-11-21T02:00:00"), "extracted_at"),

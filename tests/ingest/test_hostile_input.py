@@ -9,10 +9,12 @@ any real value, a header of 100,000 columns, and a file far larger than its mani
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from support.ingest_kit import (
     PSEUDONYMISE,
     csv_bytes,
@@ -156,9 +158,9 @@ def test_a_header_of_100000_columns_quarantines_the_delivery_naming_the_columns(
     assert {p["file"] for p in found} == {"enrolment.csv"}
     assert {p["line"] for p in found} == {1}
     # the first 20 named one by one, the other 99,980 counted in one more problem
-    assert sorted(p["column_name"] for p in found) == sorted(f"c{i}" for i in range(21))
-    (counted,) = [p for p in found if p["column_name"] == "c20"]
-    assert "99,980 more columns" in counted["message"] and "100,000 in all" in counted["message"]
+    assert sorted(p["column_name"] for p in found if p["column_name"]) == sorted(f"c{i}" for i in range(20))
+    (counted,) = [p for p in found if p["column_name"] is None]
+    assert "99,980 more like the 20 above" in counted["message"] and "100,000 in all" in counted["message"]
     kept = quarantined(db, "trial", folder.name)
     assert len(kept) == 3  # every row received is kept, with the reason
 
@@ -180,3 +182,64 @@ def test_a_file_far_larger_than_its_manifest_says_quarantines_the_delivery(
     entry = ledger(db, "trial", folder.name)
     assert entry is not None and reconciles(entry) and entry["rows_loaded"] == 0
     assert entry["rows_received"] == 50_000
+    assert len(quarantined(db, "trial", folder.name)) == 50_000  # every row kept, with the reason
+
+
+#: The hostile values a CSV writer leaves unquoted: a file of them is plain, for the columnar path.
+PLAIN = tuple(value for value in HOSTILE if '"' not in value and "," not in value)
+
+
+def test_metacharacters_on_the_columnar_path_are_data_too(
+    settings: Settings, landing: Path, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain registry file (no quoting) is checked by the columnar path, and loaded direct: the
+    same values come out byte for byte."""
+    from outcomes.contracts import columnar
+
+    results: list[Any] = []
+    check_file = columnar.check_file
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        results.append(check_file(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(columnar, "check_file", spy)
+    folder = write_delivery(landing, "registry", {"proms.csv": [prom_row(form_id=value) for value in PLAIN]})
+    outcome = apply(settings, folder)
+    assert (outcome.status, outcome.rows_loaded + outcome.rows_pending) == ("loaded", len(PLAIN)), outcome
+    assert results and all(result is not None for result in results), "the columnar path did not run"
+    held = [
+        r[0]
+        for r in db.execute(
+            "select form_id from pending.registry_proms where delivery_id = %s order by source_line",
+            (folder.name,),
+        )
+    ]
+    assert held == list(PLAIN)
+
+
+def test_a_long_field_is_refused_the_same_on_the_columnar_path(
+    settings: Settings, landing: Path, db: psycopg.Connection
+) -> None:
+    """200,000 characters in a plain registry file's form_id: over the row path's field limit
+    (128 KiB), so refused by both paths alike, with the line."""
+    rows = [prom_row() for _ in range(4)]
+    rows[1]["form_id"] = "F" * 200_000
+    folder = write_delivery(landing, "registry", {"proms.csv": rows})
+    found = _quarantined_with_reason(db, "registry", folder, apply(settings, folder), "csv_parse")
+    assert [(p["file"], p["line"]) for p in found] == [("proms.csv", 3)]
+
+
+def test_a_key_too_long_for_the_warehouse_quarantines_the_delivery_not_a_crash(
+    settings: Settings, landing: Path, db: psycopg.Connection
+) -> None:
+    """A form_id of 6,000 characters passes the contract but not PostgreSQL's limit on an index
+    entry (about 2,700 bytes): the whole delivery is quarantined with the warehouse's reason."""
+    person = enrolment_row()
+    assert apply(settings, write_delivery(landing, "trial", {"enrolment.csv": [person]})).status == "loaded"
+    long_id = secrets.token_hex(3_000)  # incompressible: TOAST cannot shrink it under the limit
+    rows = [prom_row(fnr=person["fnr"]), prom_row(fnr=person["fnr"], form_id=long_id)]
+    folder = write_delivery(landing, "registry", {"proms.csv": rows})
+    found = _quarantined_with_reason(db, "registry", folder, apply(settings, folder), "warehouse_rejected")
+    assert "index row size" in found[0]["message"] and long_id not in found[0]["message"]
+    assert len(quarantined(db, "registry", folder.name)) == 2

@@ -213,21 +213,26 @@ def test_a_drift_reason_publishes_a_large_move_with_a_warning(gated: Warehouse, 
 def test_an_erasure_may_move_a_rate_by_what_it_alone_can_and_no_more(
     gated: Warehouse, settings: Settings
 ) -> None:
-    """One participant of an arm erased: that arm's ITT rate may move by up to 100 / (n - 1)
-    points beyond the bound (their leaving alone can move it so far); a move beyond that blocks."""
+    """One participant of an arm erased (queued, and gone from the candidate): that arm's ITT rate
+    may move by up to 100 / (n - 1) points beyond the bound, as their leaving alone can move it so
+    far; a move beyond that blocks, and so does the same move when nobody left, or when the queued
+    person is still in the candidate."""
     from outcomes.quality.config import load_gate_config
     from outcomes.quality.gate import new_build_id, run_gate
 
     bound = load_gate_config().max_itt_rate_change_pp
     where = "study = 'RCT' and arm = 'IPS' and horizon_months = 12"
+    erased = (
+        f"(select min(participant_id) from {PUBLISHED}.dim_participants where study = 'RCT' and arm = 'IPS')"
+    )
     with psycopg.connect(gated.url(), autocommit=True) as conn:
-        conn.execute("set role outcomes_owner")
-        (n,) = conn.execute(
+        row = conn.execute(
             f"select n_randomised from {PUBLISHED}.agg_employment_rates where {where}"
         ).fetchone()
-        allowance = 100.0 / (n - 1)
+        assert row is not None
+        allowance = 100.0 / (row[0] - 1)
 
-    def gate_after_a_move(points: float, *, erased: bool) -> str:
+    def gate_after_a_move(points: float, *, queued: bool, gone: bool) -> str:
         restore_candidate(gated)
         with psycopg.connect(gated.url(), autocommit=True) as conn:
             conn.execute("set role outcomes_owner")
@@ -236,12 +241,10 @@ def test_an_erasure_may_move_a_rate_by_what_it_alone_can_and_no_more(
                 f"case when rate_itt_pct >= 50 then rate_itt_pct - {points} else rate_itt_pct + {points} end "
                 f"where {where}"
             )
-            if erased:
-                conn.execute(
-                    "insert into pending.erasure_queue (participant_id) "
-                    f"select min(participant_id) from {PUBLISHED}.dim_participants "
-                    "where study = 'RCT' and arm = 'IPS'"
-                )
+            if queued:
+                conn.execute(f"insert into pending.erasure_queue (participant_id) select {erased}")
+            if gone:
+                conn.execute(f"delete from {C}.dim_participants where participant_id = {erased}")
         try:
             report = run_gate(settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=["drift_rates"])
         finally:
@@ -251,9 +254,10 @@ def test_an_erasure_may_move_a_rate_by_what_it_alone_can_and_no_more(
 
     within = round(bound + allowance / 2, 1)
     assert allowance / 2 > 0.5, "the arm is too large for the test to tell the bounds apart"
-    assert gate_after_a_move(within, erased=False) == "blocked"  # no erasure: the bound holds
-    assert gate_after_a_move(within, erased=True) == "passed"  # one erased: they may move it
-    assert gate_after_a_move(round(bound + allowance + 1, 1), erased=True) == "blocked"
+    assert gate_after_a_move(within, queued=False, gone=False) == "blocked"  # nobody left
+    assert gate_after_a_move(within, queued=True, gone=False) == "blocked"  # queued, not yet gone
+    assert gate_after_a_move(within, queued=True, gone=True) == "passed"  # erased: they may move it
+    assert gate_after_a_move(round(bound + allowance + 1, 1), queued=True, gone=True) == "blocked"
 
 
 def test_a_warning_publishes_and_alerts(gated: Warehouse, settings: Settings) -> None:

@@ -27,6 +27,7 @@ Light to import: pyarrow and numpy are loaded when a file is checked.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
 from collections.abc import Iterator
@@ -75,6 +76,19 @@ def _pieces(handle: Any, hasher: Any) -> Iterator[bytes]:
         yield data[:cut]
     if carry:
         yield carry
+
+
+def _field_too_long(table: Any) -> bool:
+    """Whether a field is longer than the row path's CSV reader takes (``csv.field_size_limit()``,
+    128 KiB): both paths refuse the same files."""
+    import pyarrow.compute as pc
+
+    limit = csv.field_size_limit()
+    for column in table.columns:
+        longest = pc.max(pc.utf8_length(column)).as_py()  # characters, as csv counts
+        if longest is not None and longest > limit:
+            return True
+    return False
 
 
 def can_take(checker: RowChecker, sink: Any) -> bool:
@@ -134,6 +148,8 @@ def check_file(
                     convert_options=options[2],
                 )
             except (pa.ArrowException, UnicodeDecodeError):  # a wrong field count, bad UTF-8
+                return None
+            if _field_too_long(table):  # the row path names the line, as its reader refuses it
                 return None
             for batch in table.to_batches():
                 batches.take(batch)

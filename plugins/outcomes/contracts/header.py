@@ -7,7 +7,7 @@ from outcomes.contracts.report import looks_like_fnr
 from outcomes.contracts.spec import FileSpec
 
 
-def header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str, str | None, str]]:
+def header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str | None, str | None, str]]:
     """(rule, column, value, detail) for each way the header differs from the contract."""
     import difflib
 
@@ -16,7 +16,8 @@ def header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str, 
     seen: set[str] = set()
     for h in header:
         if h in seen:
-            problems.append(("header_duplicate_column", h, h, f"names column {h!r} twice"))
+            shown = "a redacted name" if looks_like_fnr(h) else repr(h)
+            problems.append(("header_duplicate_column", h, h, f"names column {shown} twice"))
         seen.add(h)
     missing = [c for c in expected if c not in seen]
     extra = [h for h in dict.fromkeys(header) if h not in expected]
@@ -44,12 +45,12 @@ HEADER_PROBLEMS_NAMED = 20
 
 def _named_at_most(
     problems: list[tuple[str, str, str | None, str]], named: int
-) -> list[tuple[str, str, str | None, str]]:
+) -> list[tuple[str, str | None, str | None, str]]:
     """The first ``named`` problems of each rule, and for a rule with more, one that counts them
     and names the first of the rest (its column)."""
     from collections import Counter
 
-    kept: list[tuple[str, str, str | None, str]] = []
+    kept: list[tuple[str, str | None, str | None, str]] = []
     per_rule: Counter[str] = Counter()
     rest: dict[str, list[str]] = {}
     for problem in problems:
@@ -65,9 +66,9 @@ def _named_at_most(
         kept.append(
             (
                 rule,
-                first,
+                None,  # counted, not one column: the named ones are the first ``named``
                 None,
-                f"has {len(columns):,} more columns like the {named} above, from {shown} on "
+                f"has {len(columns):,} more like the {named} above, from {shown} on "
                 f"({len(columns) + named:,} in all)",
             )
         )

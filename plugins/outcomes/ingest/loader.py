@@ -175,14 +175,12 @@ def _apply_rows(
         )
     spec_files = contract.sources[source].files if known else {}
     if not problems:
-        import psycopg
-
         try:
             with conn.transaction():  # a savepoint: a value PostgreSQL still rejects must not crash
                 return _load(
                     conn, register, source, delivery_id, digest, contract, files, extracted_at, counts
                 )
-        except psycopg.errors.DataError as error:
+        except _rejected() as error:
             counts = _Counts(received=counts.received, purged=counts.purged)
             detail = str(error).strip().splitlines()[0]
             detail = "a value" if looks_like_fnr(detail) else detail
@@ -225,7 +223,6 @@ def _apply_direct(
 ) -> DeliveryOutcome | None:
     """Apply a delivery loading its good rows direct (:class:`_Direct`), in a savepoint; None
     (and nothing changed) when it must be applied the usual way."""
-    import psycopg
 
     extracted_at = _manifest_extracted_at(delivery)
     if extracted_at is None:
@@ -252,8 +249,17 @@ def _apply_direct(
             if considered and bad / considered > threshold:
                 raise _Undo("too many bad rows: quarantined the usual way")
             return _load(conn, register, source, delivery_id, digest, contract, files, extracted_at, counts)
-    except (_Undo, psycopg.errors.DataError):
+    except _Undo:
         return None
+    except _rejected():
+        return None
+
+
+def _rejected() -> tuple[type[Exception], ...]:
+    """What the warehouse refuses of rows the contract passed: a value (22), a limit such as a key's (54)."""
+    import psycopg
+
+    return (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
 
 def _delivery_problem(source: str, delivery_id: str, rule: str, detail: str) -> Violation:
