@@ -18,28 +18,21 @@ from outcomes.quality.suite import Dataset, GateContext, no_violations
 
 
 def build(gate: GateContext) -> Dataset | None:
+    # the marts are published together, so the published outcomes are there with the rates
     if gate.published is None or "agg_employment_rates" not in gate.published_tables:
         return None
     bounds = gate.config
-    if "fct_employment_outcomes" in gate.published_tables:
-        # the published build's outcomes of the people this build erased: queued for erasure and
-        # gone from the candidate (a queued person still in the candidate moves nothing)
-        erased = f"""
-            select outcomes.study, outcomes.arm, outcomes.horizon_months,
-                   count(*) as n_erased,
-                   count(outcomes.is_employed_within) as n_erased_known
-            from {gate.published_table("fct_employment_outcomes")} as outcomes
-            where outcomes.participant_id in (select participant_id from pending.erasure_queue)
-              and outcomes.participant_id not in (
-                  select participant_id from {gate.table("dim_participants")}
-              )
-            group by outcomes.study, outcomes.arm, outcomes.horizon_months
-        """
-    else:
-        erased = (
-            "select null::text as study, null::text as arm, null::integer as horizon_months, "
-            "0 as n_erased, 0 as n_erased_known where false"
-        )
+    # the published build's outcomes of the people this build erased: queued for erasure and
+    # gone from the candidate (a queued person still in the candidate moves nothing)
+    erased = f"""
+        select outcomes.study, outcomes.arm, outcomes.horizon_months,
+               count(*) as n_erased,
+               count(outcomes.is_employed_within) as n_erased_known
+        from {gate.published_table("fct_employment_outcomes")} as outcomes
+        where outcomes.participant_id in (select participant_id from pending.erasure_queue)
+          and outcomes.participant_id not in (select participant_id from {gate.table("dim_participants")})
+        group by outcomes.study, outcomes.arm, outcomes.horizon_months
+    """
 
     def allowance(k: str, n: str) -> str:
         """The most k people of n can move a rate by leaving: 100 k / (n - k) points; all: any."""

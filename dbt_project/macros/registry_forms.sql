@@ -22,8 +22,8 @@
    `raw_code`: another model's code than the one being built (staged_registry_code). #}
 {% macro registry_code_version(raw_code=none) -%}
     {#- dbt's macros carry their source (macro.macro_sql); a linter's plain Jinja macros do not -#}
-    {%- set used = [registry_form_fingerprints, visible_registry_items, version_rank, visible_deliveries,
-        as_of_date, as_of_cutoff] -%}
+    {%- set used = [registry_form_fingerprints, form_fingerprint, visible_registry_items, version_rank,
+        visible_deliveries, as_of_date, as_of_cutoff] -%}
     {%- set sources = used | map(attribute='macro.macro_sql', default='') | list -%}
     {%- if model.raw_code and '' in sources -%}
         {#- under dbt (the linter's stand-in has no code) every source must be there -#}
@@ -45,19 +45,24 @@
     {{- return(node.raw_code) -}}
 {%- endmacro %}
 
+{# A form's fingerprint from its row count and the sum of its rows' identity hashes (aggregate
+   expressions), and the code: the one formula both ways of computing it share. #}
+{% macro form_fingerprint(row_count, identity_hash_sum, raw_code=none) -%}
+    hashtextextended(
+        ({{ row_count }})::text || ':' || ({{ identity_hash_sum }})::text || ':{{ registry_code_version(raw_code) }}',
+        0
+    )
+{%- endmacro %}
+
 {# Per form of `items_relation` (visible raw rows): a 64-bit hash of its row count, the sum of a
    64-bit hash of each row's identity, and the code. #}
 {% macro registry_form_fingerprints(items_relation) -%}
     select
         fingerprinted_items.form_id,
-        hashtextextended(
-            count(*)::text
-            || ':' || sum(hashtextextended(
-                fingerprinted_items.delivery_id || '/' || fingerprinted_items.source_line::text, 0
-            ))::text
-            || ':{{ registry_code_version() }}',
-            0
-        ) as form_fingerprint
+        {{ form_fingerprint(
+            'count(*)',
+            "sum(hashtextextended(fingerprinted_items.delivery_id || '/' || fingerprinted_items.source_line::text, 0))"
+        ) }} as form_fingerprint
     from {{ items_relation }} as fingerprinted_items
     group by fingerprinted_items.form_id
 {%- endmacro %}
@@ -71,14 +76,27 @@
 {% macro registry_summary_fingerprints(summary_relation, raw_code=none) -%}
     select
         summarised_forms.form_id,
-        hashtextextended(
-            sum(summarised_forms.row_count)::text
-            || ':' || sum(summarised_forms.identity_hash_sum)::text
-            || ':{{ registry_code_version(raw_code) }}',
-            0
-        ) as form_fingerprint
+        {{ form_fingerprint(
+            'sum(summarised_forms.row_count)', 'sum(summarised_forms.identity_hash_sum)', raw_code
+        ) }} as form_fingerprint
     from {{ summary_relation }} as summarised_forms
     group by summarised_forms.form_id
+{%- endmacro %}
+
+{# The rows of `relation` of the forms in the temporary table `touched` (form_id), by one index
+   probe per form: the lateral subquery (offset 0: never flattened into a join) keeps the planner
+   from a scan of the whole relation, which it chose for the semi-join (it estimates a seventh of
+   the forms there are). For the incremental models' reads of the forms they recompute. #}
+{% macro rows_of_touched_forms(relation, touched) -%}
+    (
+        select touched_rows.*
+        from {{ touched }}
+        cross join lateral (
+            select form_rows.* from {{ relation }} as form_rows
+            where form_rows.form_id = {{ touched }}.form_id
+            offset 0
+        ) as touched_rows
+    )
 {%- endmacro %}
 
 {# The pre-hook of a model incremental by form: the forms whose fingerprint in `current_forms`

@@ -22,20 +22,10 @@ with
 
 items as (
 
-    -- the participants' items (macros/cohort.sql), of the forms to score: in an incremental
-    -- build, by one index probe per form (as in stg_registry__prom_items)
+    -- the participants' items (macros/cohort.sql), of the forms to score (in an incremental
+    -- build, read as in stg_registry__prom_items: macros/registry_forms.sql)
     {% if is_incremental() %}
-        {%- set staged -%}
-            (
-                select staged_items.*
-                from prom_forms_rescored
-                cross join lateral (
-                    select rescored_items.* from {{ ref('stg_registry__prom_items') }} as rescored_items
-                    where rescored_items.form_id = prom_forms_rescored.form_id
-                    offset 0  -- noqa: AM09
-                ) as staged_items
-            )
-        {%- endset %}
+        {%- set staged = rows_of_touched_forms(ref('stg_registry__prom_items'), 'prom_forms_rescored') %}
     {% else %}
         {%- set staged = ref('stg_registry__prom_items') %}
     {% endif %}

@@ -26,16 +26,9 @@ with
 items as (
 
     {% if is_incremental() %}
-        -- the raw rows of the forms to recompute, by one index probe per form: the lateral
-        -- subquery (offset 0: never flattened into a join) keeps the planner from a scan of all
-        -- of raw, which it chose as a semi-join (it estimates a seventh of the forms there are)
+        -- the raw rows of the forms to recompute (macros/registry_forms.sql)
         select raw_items.*
-        from registry_forms_touched
-        cross join lateral (
-            select touched_items.* from {{ source('raw', 'registry_proms') }} as touched_items
-            where touched_items.form_id = registry_forms_touched.form_id
-            offset 0  -- noqa: AM09
-        ) as raw_items
+        from {{ rows_of_touched_forms(source('raw', 'registry_proms'), 'registry_forms_touched') }} as raw_items
     {% else %}
         select raw_items.* from {{ source('raw', 'registry_proms') }} as raw_items
     {% endif %}
