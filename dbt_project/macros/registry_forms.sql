@@ -35,14 +35,7 @@
 {# stg_registry__prom_items' code, from dbt's graph: for another model to compute the fingerprints
    that stg_registry__prom_items stores (int_prom_forms_scored's pre-hook). #}
 {% macro staged_registry_code() -%}
-    {%- if not execute -%}
-        {{- return('') -}}
-    {%- endif -%}
-    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.stg_registry__prom_items') -%}
-    {%- if node is none or not node.raw_code -%}
-        {{ exceptions.raise_compiler_error("staged_registry_code: stg_registry__prom_items' code is not in the graph") }}
-    {%- endif -%}
-    {{- return(node.raw_code) -}}
+    {{- return(model_code('stg_registry__prom_items')) -}}
 {%- endmacro %}
 
 {# A form's fingerprint from its row count and the sum of its rows' identity hashes (aggregate
@@ -83,63 +76,18 @@
     group by summarised_forms.form_id
 {%- endmacro %}
 
-{# The rows of `relation` of the forms in the temporary table `touched` (form_id), by one index
-   probe per form: the lateral subquery (offset 0: never flattened into a join) keeps the planner
-   from a scan of the whole relation, which it chose for the semi-join (it estimates a seventh of
-   the forms there are). For the incremental models' reads of the forms they recompute. #}
+{# The rows of `relation` of the forms in the temporary table `touched` (macros/incremental_by_key.sql). #}
 {% macro rows_of_touched_forms(relation, touched) -%}
-    (
-        select touched_rows.*
-        from {{ touched }}
-        cross join lateral (
-            select form_rows.* from {{ relation }} as form_rows
-            where form_rows.form_id = {{ touched }}.form_id
-            offset 0
-        ) as touched_rows
-    )
+    {{ rows_of_touched(relation, touched, 'form_id') }}
 {%- endmacro %}
 
-{# The pre-hook of a model incremental by form: the forms whose fingerprint in `current_forms`
-   (a query of form_id, form_fingerprint) differs from the stored one, or that are new or gone,
-   into the temporary table `touched` that the model reads; their stored rows deleted. Nothing on
-   a first build or a full refresh. #}
-{% macro forms_to_rebuild(touched, current_forms) -%}
-{%- if is_incremental() -%}
-    create temporary table {{ touched }} on commit drop as
-    with
-
-    current_forms as (
-        {{ current_forms }}
-    ),
-
-    stored_forms as (
-        -- one fingerprint per form (a hash aggregate: `distinct` sorts every row)
-        select form_id, max(form_fingerprint) as form_fingerprint
-        from {{ this }}
-        group by form_id
-    )
-
-    -- distinct: a form of two people (its person changed between versions) is in current_forms
-    -- twice, and a form read twice would be scored from every item twice
-    select distinct coalesce(current_forms.form_id, stored_forms.form_id) as form_id
-    from current_forms
-    full outer join stored_forms
-        on current_forms.form_id = stored_forms.form_id
-    where current_forms.form_fingerprint is distinct from stored_forms.form_fingerprint;
-
-    analyze {{ touched }};
-
-    delete from {{ this }}
-    where form_id in (select form_id from {{ touched }})
-{%- endif -%}
-{%- endmacro %}
-
-{# Pre-hook of stg_registry__prom_items: the fingerprints of every form, from raw's summary. #}
-{% macro registry_forms_touched() -%}
+{# The hooks of stg_registry__prom_items (`phase`: 'before' or 'after', macros/incremental_by_key.sql):
+   the fingerprints of every form, from raw's summary. #}
+{% macro registry_forms_touched(phase) -%}
     {%- set current = registry_summary_fingerprints(
         '(' ~ visible_registry_items(source('raw', 'registry_form_rows')) ~ ')'
     ) -%}
-    {{ forms_to_rebuild('registry_forms_touched', current) }}
+    {{ rebuild_by_key(phase, 'registry_forms_touched', current, 'form_id', 'form_fingerprint') }}
 {%- endmacro %}
 
 {# int_prom_forms_scored's fingerprint of a form: its items' fingerprint, whose participant it is,
@@ -155,14 +103,14 @@
     )
 {%- endmacro %}
 
-{# Pre-hook of int_prom_forms_scored: the participants' forms whose items' fingerprint, whose
-   participant, or this model's code changed (and the forms that are no participant's any more).
+{# The hooks of int_prom_forms_scored (`phase`: 'before' or 'after'): the participants' forms whose
+   items' fingerprint, whose participant, or this model's code changed (and the forms that are no
+   participant's any more).
    The items' fingerprints are the ones stg_registry__prom_items stores, computed from raw's form
    summary with that model's code (one row per form and delivery, not one per item: 15 M rows at
    100,000 participants); whose form it is, from the same summary. A form whose person changed
-   between versions, or a withdrawn form (raw has it, staging does not), may be scored again when
-   nothing changed, never the other way round. #}
-{% macro prom_forms_rescored() -%}
+   between versions may be scored again when nothing changed, never the other way round. #}
+{% macro prom_forms_rescored(phase) -%}
     {%- set visible = '(' ~ visible_registry_items(source('raw', 'registry_form_rows')) ~ ')' -%}
     {%- set persons = '(select distinct visible_forms.form_id, visible_forms.person_pseudonym from '
         ~ visible ~ ' as visible_forms)' -%}
@@ -176,5 +124,5 @@
             on form_persons.form_id = item_fingerprints.form_id
         group by form_persons.form_id, form_persons.participant_id
     {%- endset -%}
-    {{ forms_to_rebuild('prom_forms_rescored', current) }}
+    {{ rebuild_by_key(phase, 'prom_forms_rescored', current, 'form_id', 'form_fingerprint') }}
 {%- endmacro %}

@@ -163,3 +163,25 @@ def spell_row(spell_id: str, person: int, **overrides: Any) -> dict[str, Any]:
         "status": "ACTIVE",
     }
     return {**row, **overrides}
+
+
+def apply_directly(
+    warehouse: Any,
+    root: Path,
+    source: str,
+    delivery_id: str,
+    files: dict[str, Any],
+    pseudonymise: Callable[[str], str],
+) -> None:
+    """Write a delivery under ``root`` and apply it with the loader, as the loader's role, without
+    a DAG run (for tests of the build); it must load."""
+    import psycopg
+
+    from outcomes.ingest.loader import apply_delivery
+
+    with psycopg.connect(warehouse.url(), autocommit=True) as conn:
+        conn.execute("set role outcomes_loader")
+        outcome = apply_delivery(
+            conn, write_delivery(root, source, delivery_id, files), pseudonymise=pseudonymise
+        )
+    assert outcome.status == "loaded", outcome

@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 import pytest
 from support.builds import scratch_database
-from support.deliveries import enrolment_row, prom_rows, write_delivery
+from support.deliveries import apply_directly, enrolment_row, prom_rows
+from support.incremental import fingerprints, fingerprints_kept
 
-from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
@@ -53,12 +53,7 @@ def scratch(warehouse: Warehouse) -> Iterator[Warehouse]:
 
 
 def deliver(warehouse: Warehouse, root: Path, source: str, delivery_id: str, files: dict[str, Any]) -> None:
-    with psycopg.connect(warehouse.url(), autocommit=True) as conn:
-        conn.execute("set role outcomes_loader")
-        outcome = apply_delivery(
-            conn, write_delivery(root, source, delivery_id, files), pseudonymise=PSEUDONYMISE
-        )
-    assert outcome.status == "loaded", outcome
+    apply_directly(warehouse, root, source, delivery_id, files, PSEUDONYMISE)
 
 
 def rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
@@ -121,9 +116,13 @@ def incremental_equals_full_refresh(
     before, scored_before = rows(warehouse), scored(warehouse)
     build(settings, warehouse, as_of)
     incremental, scored_incremental = rows(warehouse), scored(warehouse)
+    kept = {name: fingerprints(fingerprints_kept(warehouse, name, "form_id")) for name in (TABLE, SCORED)}
     build(settings, warehouse, as_of, "--full-refresh")
     assert content(incremental) == content(rows(warehouse))
     assert content(scored_incremental) == content(scored(warehouse))
+    for name in (TABLE, SCORED):
+        # the fingerprints kept beside each table: those a full refresh computes
+        assert kept[name] == fingerprints(fingerprints_kept(warehouse, name, "form_id")), name
     rewritten = rewritten_forms(before, incremental)
     old = {r[1]: r[-1] for r in scored_before}
     new = {r[1]: r[-1] for r in scored_incremental}
@@ -193,6 +192,12 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
     # the scored form is the participant's (staging keeps the person's pseudonym)
     assert ("INC-001", "F1") in {r[:2] for r in scored(scratch)}
     assert [r[4] for r in rows(scratch) if r[:2] == ("F1", "odi_01")] == [4]
+    # the withdrawn form has no rows, and its fingerprint is kept beside each table: a build with
+    # nothing new recomputes no form, F2 included
+    kept = {name: fingerprints_kept(scratch, name, "form_id") for name in (TABLE, SCORED)}
+    assert all("F2" in kept[name] for name in kept)
+    build(settings, scratch, second)
+    assert kept == {name: fingerprints_kept(scratch, name, "form_id") for name in (TABLE, SCORED)}
 
     # night 3: person 4 enrols (their pending form F4 is released into raw), person 3 is erased
     deliver(

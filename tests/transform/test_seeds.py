@@ -112,9 +112,11 @@ def test_no_file_holds_an_eq5d_coefficient_again() -> None:
 
 def test_the_measures_are_the_scores_the_trajectories_unpivot() -> None:
     model = ROOT / "dbt_project" / "models" / "marts" / "questionnaires" / "agg_prom_trajectories.sql"
-    pairs = re.findall(r"\('(\w+)', scores\.(\w+)::numeric\)", model.read_text(encoding="utf-8"))
-    assert len(pairs) >= 8 and all(measure == column for measure, column in pairs)
-    assert [measure for measure, _ in pairs] == [m.measure for m in seeds.prom_measures()]
+    # the model's list of measures (each one a column of fct_prom_scores, aggregated by name)
+    (listed,) = re.findall(r"set measures = \[([^\]]*)\]", model.read_text(encoding="utf-8"))
+    measures = re.findall(r"'(\w+)'", listed)
+    assert len(measures) >= 8
+    assert measures == [m.measure for m in seeds.prom_measures()]
 
 
 def test_the_eq5d_index_range_is_the_value_sets() -> None:

@@ -1,16 +1,20 @@
+{#
+    Incremental by participant (macros/benefit_months.sql): a build recomputes only the
+    participants whose spells, randomisation date or this model's code changed.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ benefit_months_touched('before', 'benefit_days_touched') }}"],
+        post_hook=["{{ benefit_months_touched('after', 'benefit_days_touched') }}"],
+    )
+}}
+
 with
 
-months as (
-
-    select * from {{ ref('int_participant_months_spined') }}
-
-),
-
-spells as (
-
-    select * from {{ ref('int_benefit_spells') }}
-
-),
+{{ benefit_months_inputs('benefit_days_touched') }},
 
 benefit_types as (
 
@@ -68,7 +72,7 @@ per_month as (
 
 ),
 
-final as (
+days_by_month as (
 
     select
         participant_id,
@@ -81,6 +85,18 @@ final as (
 
     from per_month
     group by participant_id, month_index
+
+),
+
+final as (
+
+    select
+        days_by_month.*,
+        fingerprints.participant_fingerprint
+
+    from days_by_month
+    inner join fingerprints
+        on days_by_month.participant_id = fingerprints.participant_id
 
 )
 

@@ -1,16 +1,20 @@
+{#
+    Incremental by participant (macros/benefit_months.sql): a build recomputes only the
+    participants whose spells, randomisation date or this model's code changed.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ benefit_months_touched('before', 'benefit_states_touched') }}"],
+        post_hook=["{{ benefit_months_touched('after', 'benefit_states_touched') }}"],
+    )
+}}
+
 with
 
-months as (
-
-    select * from {{ ref('int_participant_months_spined') }}
-
-),
-
-spells as (
-
-    select * from {{ ref('int_benefit_spells') }}
-
-),
+{{ benefit_months_inputs('benefit_states_touched') }},
 
 benefit_types as (
 
@@ -45,13 +49,16 @@ active as (
 final as (
 
     select
-        participant_id,
-        month_index,
-        benefit as benefit_on_checkpoint,
-        grade_pct as benefit_grade_pct
+        active.participant_id,
+        active.month_index,
+        active.benefit as benefit_on_checkpoint,
+        active.grade_pct as benefit_grade_pct,
+        fingerprints.participant_fingerprint
 
     from active
-    where precedence_rank = 1
+    inner join fingerprints
+        on active.participant_id = fingerprints.participant_id
+    where active.precedence_rank = 1
 
 )
 

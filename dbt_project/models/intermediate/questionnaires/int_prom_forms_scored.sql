@@ -13,7 +13,8 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=["{{ prom_forms_rescored() }}"],
+        pre_hook=["{{ prom_forms_rescored('before') }}"],
+        post_hook=["{{ prom_forms_rescored('after') }}"],
         indexes=[{'columns': ['form_id'], 'unique': true}],
     )
 }}

@@ -8,8 +8,8 @@
     backfill or a later as-of date (rows become visible or invisible) all change it. The pre-hook
     keeps those forms in a temporary table and deletes their stored rows; the model then inserts
     their new rows. A first build, `--full-refresh`, or a change of this file's code recomputes
-    every form. Forms that end with no rows (withdrawn) have no stored fingerprint and are
-    recomputed each build: a few per cent of the forms. Whose forms they are is not staging's
+    every form. The fingerprints are kept beside the table, one a form, those of forms that end
+    with no rows (withdrawn) too (macros/incremental_by_key.sql). Whose forms they are is not staging's
     concern: int_prom_forms_scored keeps the participants' (macros/cohort.sql).
 #}
 {{
@@ -17,7 +17,8 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=["{{ registry_forms_touched() }}"],
+        pre_hook=["{{ registry_forms_touched('before') }}"],
+        post_hook=["{{ registry_forms_touched('after') }}"],
     )
 }}
 
