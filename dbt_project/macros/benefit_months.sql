@@ -21,7 +21,7 @@
 {# The code the benefit months follow: the model's own, the spine's, the months', and the macros
    that compute them. A change of any changes every fingerprint, so every participant is recomputed. #}
 {% macro benefit_months_code_version() -%}
-    {%- set used = [benefit_months_fingerprints, months_after] -%}
+    {%- set used = [benefit_months_fingerprints, benefit_months_inputs, rows_of_touched, months_after] -%}
     {%- set sources = used | map(attribute='macro.macro_sql', default='') | list -%}
     {%- if model.raw_code and '' in sources -%}
         {#- under dbt (the linter's stand-in has no code) every source must be there -#}
@@ -65,15 +65,22 @@
 {%- endmacro %}
 
 {# The hooks of a benefit-months model (`phase`: 'before' or 'after', macros/incremental_by_key.sql):
-   the participants to recompute, into `touched`. #}
+   the participants to recompute, into `touched`. The randomisation date is the spine's (its
+   month 0), the one the rows' months were computed from. #}
 {% macro benefit_months_touched(phase, touched) -%}
-    {%- set current = benefit_months_fingerprints(ref('int_participants_observed'), ref('int_benefit_spells')) -%}
+    {%- set participants -%}
+        (select spine.participant_id, spine.randomised_on
+        from {{ ref('int_participant_months_spined') }} as spine
+        where spine.month_index = 0)
+    {%- endset -%}
+    {%- set current = benefit_months_fingerprints(participants, ref('int_benefit_spells')) -%}
     {{ rebuild_by_key(phase, touched, current, 'participant_id', 'participant_fingerprint') }}
 {%- endmacro %}
 
-{# The inputs of a benefit-months model, as CTEs `months`, `spells` and `participants`: all of
-   them in a full build, only the participants in `touched` in an incremental one (the spine, 25
-   rows a participant, read by index probe; the two small tables by a semi-join). #}
+{# The inputs of a benefit-months model, as CTEs `months`, `spells`, `participants` and their
+   `fingerprints`: all of them in a full build, only the participants in `touched` in an
+   incremental one (the spine, 25 rows a participant, read by index probe; the spells by a
+   semi-join). #}
 {% macro benefit_months_inputs(touched) -%}
 months as (
 
@@ -97,10 +104,9 @@ spells as (
 
 participants as (
 
-    select participant_id, randomised_on from {{ ref('int_participants_observed') }}
-    {% if is_incremental() -%}
-    where participant_id in (select participant_id from {{ touched }})
-    {%- endif %}
+    -- each participant's randomisation date, from the months the rows are computed from
+    select participant_id, randomised_on from months
+    where month_index = 0
 
 ),
 

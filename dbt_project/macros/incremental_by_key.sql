@@ -71,6 +71,8 @@
     from {{ this }}
     group by {{ key }};
 
+    analyze {{ fingerprints_of(this) }};
+
     create temporary table {{ touched }} on commit drop as
     with
 
@@ -129,7 +131,9 @@
     create table {{ fingerprints_of(this) }} as
     select current_keys.{{ key }}, max(current_keys.{{ fingerprint }}) as {{ fingerprint }}
     from ({{ current }}) as current_keys
-    group by current_keys.{{ key }};
+    group by current_keys.{{ key }}
+    -- as the incremental path: a key without a fingerprint is not kept (and so never matches)
+    having max(current_keys.{{ fingerprint }}) is not null;
 
     alter table {{ fingerprints_of(this) }} add primary key ({{ key }});
 {%- endif %}
@@ -143,7 +147,9 @@
         select -least(1.0, kept.reltuples::float8 / greatest(model.reltuples::float8, 1.0))
         into distinct_fraction
         from pg_class as model, pg_class as kept
-        where model.oid = '{{ this }}'::regclass and kept.oid = '{{ fingerprints_of(this) }}'::regclass;
+        where model.oid = '{{ this }}'::regclass and kept.oid = '{{ fingerprints_of(this) }}'::regclass
+            -- counted by the ANALYZE of the project's post-hook, which runs before this one
+            and model.reltuples > 0;
         if distinct_fraction < 0 then
             execute format(
                 'alter table %s alter column %I set (n_distinct = %s)',

@@ -18,31 +18,24 @@
 {%- endmacro %}
 
 {# The code the model's rows follow: the model's and these macros' source. A change of it changes
-   every fingerprint, so every form is recomputed. (A macro the model comes to use is added here.)
-   `raw_code`: another model's code than the one being built (staged_registry_code). #}
-{% macro registry_code_version(raw_code=none) -%}
+   every fingerprint, so every form is recomputed. (A macro the model comes to use is added here.) #}
+{% macro registry_code_version() -%}
     {#- dbt's macros carry their source (macro.macro_sql); a linter's plain Jinja macros do not -#}
     {%- set used = [registry_form_fingerprints, form_fingerprint, visible_registry_items, version_rank,
-        visible_deliveries, as_of_date, as_of_cutoff] -%}
+        visible_deliveries, as_of_date, as_of_cutoff, rows_of_touched_forms, rows_of_touched] -%}
     {%- set sources = used | map(attribute='macro.macro_sql', default='') | list -%}
     {%- if model.raw_code and '' in sources -%}
         {#- under dbt (the linter's stand-in has no code) every source must be there -#}
         {{ exceptions.raise_compiler_error("registry_code_version: a macro's source is missing") }}
     {%- endif -%}
-    {{- local_md5((model.raw_code if raw_code is none else raw_code) ~ (sources | join(''))) -}}
-{%- endmacro %}
-
-{# stg_registry__prom_items' code, from dbt's graph: for another model to compute the fingerprints
-   that stg_registry__prom_items stores (int_prom_forms_scored's pre-hook). #}
-{% macro staged_registry_code() -%}
-    {{- return(model_code('stg_registry__prom_items')) -}}
+    {{- local_md5(model.raw_code ~ (sources | join(''))) -}}
 {%- endmacro %}
 
 {# A form's fingerprint from its row count and the sum of its rows' identity hashes (aggregate
    expressions), and the code: the one formula both ways of computing it share. #}
-{% macro form_fingerprint(row_count, identity_hash_sum, raw_code=none) -%}
+{% macro form_fingerprint(row_count, identity_hash_sum) -%}
     hashtextextended(
-        ({{ row_count }})::text || ':' || ({{ identity_hash_sum }})::text || ':{{ registry_code_version(raw_code) }}',
+        ({{ row_count }})::text || ':' || ({{ identity_hash_sum }})::text || ':{{ registry_code_version() }}',
         0
     )
 {%- endmacro %}
@@ -66,11 +59,11 @@
    `registry_form_fingerprints` of the visible raw rows gives the same value, bit for bit (if it
    ever did not, every form would be recomputed every night: slower, never wrong). Not part of the
    code version: it decides which forms to recompute, not what their rows are. #}
-{% macro registry_summary_fingerprints(summary_relation, raw_code=none) -%}
+{% macro registry_summary_fingerprints(summary_relation) -%}
     select
         summarised_forms.form_id,
         {{ form_fingerprint(
-            'sum(summarised_forms.row_count)', 'sum(summarised_forms.identity_hash_sum)', raw_code
+            'sum(summarised_forms.row_count)', 'sum(summarised_forms.identity_hash_sum)'
         ) }} as form_fingerprint
     from {{ summary_relation }} as summarised_forms
     group by summarised_forms.form_id
@@ -105,11 +98,14 @@
 
 {# The hooks of int_prom_forms_scored (`phase`: 'before' or 'after'): the participants' forms whose
    items' fingerprint, whose participant, or this model's code changed (and the forms that are no
-   participant's any more).
-   The items' fingerprints are the ones stg_registry__prom_items stores, computed from raw's form
-   summary with that model's code (one row per form and delivery, not one per item: 15 M rows at
-   100,000 participants); whose form it is, from the same summary. A form whose person changed
-   between versions may be scored again when nothing changed, never the other way round. #}
+   participant's any more). The items' fingerprints are the ones stg_registry__prom_items kept
+   beside its rows (`stg_registry__prom_items__fingerprints`: one row a form, of exactly the rows
+   it built), not computed again from raw: a delivery committed between the two models' builds
+   would give a fingerprint of items this model never scored. Whose form it is comes from raw's
+   form summary (one row per form and delivery, not one per item: 15 M rows at 100,000
+   participants); a person changed since staging was built means raw rows staging has not seen,
+   so the items' fingerprint changes at the next build too. A form whose person changed between
+   versions may be scored again when nothing changed, never the other way round. #}
 {% macro prom_forms_rescored(phase) -%}
     {%- set visible = '(' ~ visible_registry_items(source('raw', 'registry_form_rows')) ~ ')' -%}
     {%- set persons = '(select distinct visible_forms.form_id, visible_forms.person_pseudonym from '
@@ -120,7 +116,7 @@
             {{ scored_form_fingerprint('max(item_fingerprints.form_fingerprint)', 'form_persons.participant_id') }}
                 as form_fingerprint
         from ({{ of_participants(persons) }}) as form_persons
-        inner join ({{ registry_summary_fingerprints(visible, staged_registry_code()) }}) as item_fingerprints
+        inner join {{ fingerprints_of(ref('stg_registry__prom_items')) }} as item_fingerprints
             on form_persons.form_id = item_fingerprints.form_id
         group by form_persons.form_id, form_persons.participant_id
     {%- endset -%}

@@ -163,6 +163,13 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
     first = dt.date(2025, 1, 31)
     build(settings, scratch, first)  # the table's first build: every form
     assert {r[0] for r in rows(scratch)} == {"F1", "F2"}
+    # the planner is told the fraction of distinct forms: 2 forms of 8 rows
+    with psycopg.connect(scratch.url()) as conn:
+        (options,) = conn.execute(
+            "select attoptions from pg_attribute "
+            "where attrelid = 'staging.stg_registry__prom_items'::regclass and attname = 'form_id'"
+        ).fetchone()
+    assert options == ["n_distinct=-0.25"], options
     # nothing new: nothing rewritten
     assert incremental_equals_full_refresh(settings, scratch, first) == (set(), set())
 
@@ -272,6 +279,50 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
     assert [row[0] for row in six] == ["INC-001"], six
     with psycopg.connect(scratch.url()) as conn:
         assert conn.execute(f"select odi_pct from {SCORED} where form_id = 'F6'").fetchall() == [(None,)]
+
+
+def test_the_scored_forms_follow_the_items_staging_built(
+    scratch: Warehouse, settings: Settings, tmp_path: Path
+) -> None:
+    """A delivery that lands after staging is built and before the scored forms are: the scored
+    forms are of the items staging built, and the next build brings both up to date."""
+    deliver(
+        scratch,
+        tmp_path,
+        "trial",
+        "20250401T0100Z",
+        {"enrolment.csv": [enrolment_row("INC-010", 10, randomised_on="2025-03-20")]},
+    )
+    deliver(
+        scratch, tmp_path, "registry", "20250402T0200Z", {"proms.csv": prom_rows("F10", 10, "2025-03-25")}
+    )
+    day = dt.date(2025, 4, 5)
+    build(settings, scratch, day)
+
+    def build_one(model: str) -> None:
+        result = run_dbt(
+            settings, scratch, ["build", "--select", model, "--resource-type", "model"], as_of=day
+        )
+        assert result.success, result.failures
+
+    def nrs(form_id: str) -> Any:
+        with psycopg.connect(scratch.url()) as conn:
+            return conn.execute(
+                f"select nrs_pain_intensity from {SCORED} where form_id = %s", (form_id,)
+            ).fetchone()
+
+    build_one(MODEL)
+    corrected = [
+        {**row, "value": 3, "updated_at": "2025-04-03T10:00:00Z"}
+        for row in prom_rows("F10", 10, "2025-03-25")
+        if row["item"] == "nrs_pain_intensity"
+    ]
+    deliver(scratch, tmp_path, "registry", "20250404T0200Z", {"proms.csv": corrected})
+    build_one("int_prom_forms_scored")
+    assert nrs("F10") == (6,)  # what staging holds: the correction is not staged yet
+    rewritten, rescored = incremental_equals_full_refresh(settings, scratch, day)
+    assert "F10" in rewritten and "F10" in rescored
+    assert nrs("F10") == (3,)
 
 
 def test_the_form_summary_follows_every_change_of_raw(scratch: Warehouse) -> None:

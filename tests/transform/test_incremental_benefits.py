@@ -160,7 +160,8 @@ def test_incremental_benefit_months_give_what_a_full_refresh_gives(
     # nothing new: nothing rewritten
     assert incremental_equals_full_refresh(settings, scratch, first) == (set(), set())
 
-    # night 2: S1 corrected (its end date alone), S2 annulled; S5 becomes visible
+    # night 2: S1 corrected (its end date alone), S7 corrected (its grade alone), S2 annulled; S5
+    # becomes visible
     deliver(
         scratch,
         tmp_path,
@@ -169,6 +170,14 @@ def test_incremental_benefit_months_give_what_a_full_refresh_gives(
         {
             "benefit_spells.csv": [
                 spell_row("S1", 1, to_date="2025-02-15", registered_at="2025-02-16T08:00:00Z"),
+                spell_row(
+                    "S7",
+                    5,
+                    benefit="UFORETRYGD",
+                    grade_pct=80,
+                    from_date="2024-06-01",
+                    registered_at="2025-02-16T08:00:00Z",
+                ),
                 spell_row(
                     "S2",
                     2,
@@ -182,7 +191,7 @@ def test_incremental_benefit_months_give_what_a_full_refresh_gives(
         },
     )
     second = dt.date(2025, 3, 1)
-    changed = {"INC-001", "INC-002", "INC-003"}
+    changed = {"INC-001", "INC-002", "INC-003", "INC-005"}
     assert incremental_equals_full_refresh(settings, scratch, second) == (changed, changed)
     # the annulled spell was person 2's only one: no rows left, no fingerprint kept
     assert "INC-002" not in {r[0] for r in table(scratch, DAYS)}
