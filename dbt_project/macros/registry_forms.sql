@@ -86,8 +86,15 @@
 {# int_prom_forms_scored's fingerprint of a form: its items' fingerprint, whose participant it is,
    this model's code and the rows of the value set it scores with (seeds/eq5d_uk_tto_1997.csv). #}
 {% macro scored_form_fingerprint(items_fingerprint, participant_id) -%}
+    {#- the code: the model's and the macros it reads its items with -#}
+    {%- set used = [scored_form_fingerprint, of_participants, rows_of_touched_forms, rows_of_touched] -%}
+    {%- set sources = used | map(attribute='macro.macro_sql', default='') | list -%}
+    {%- if model.raw_code and '' in sources -%}
+        {{ exceptions.raise_compiler_error("scored_form_fingerprint: a macro's source is missing") }}
+    {%- endif -%}
     hashtextextended(
-        {{ items_fingerprint }}::text || '/' || {{ participant_id }} || ':{{ local_md5(model.raw_code) }}:'
+        {{ items_fingerprint }}::text || '/' || {{ participant_id }}
+        || ':{{ local_md5(model.raw_code ~ (sources | join(''))) }}:'
         || (
             select md5(string_agg(value_set_rows::text, ',' order by value_set_rows::text))
             from {{ ref('eq5d_uk_tto_1997') }} as value_set_rows
