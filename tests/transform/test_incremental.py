@@ -169,7 +169,8 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
             "select attoptions from pg_attribute "
             "where attrelid = 'staging.stg_registry__prom_items'::regclass and attname = 'form_id'"
         ).fetchone()
-    assert options == ["n_distinct=-0.25"], options
+    # (a server may keep options of its own there: Debian's PostgreSQL 15 adds pg_attver)
+    assert "n_distinct=-0.25" in options, options
     # nothing new: nothing rewritten
     assert incremental_equals_full_refresh(settings, scratch, first) == (set(), set())
 
