@@ -25,3 +25,13 @@ def fingerprints_kept(warehouse: Any, table: str, key: str) -> dict[Any, tuple[i
 def fingerprints(kept: dict[Any, tuple[int, str]]) -> dict[Any, int]:
     """The fingerprints alone."""
     return {k: v[0] for k, v in kept.items()}
+
+
+def rewritten_keys(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> set[Any]:
+    """The keys (first column) with a row the build wrote (new xmin, the last column), or a row it
+    deleted; rows are told apart by their first two columns (key and item or month)."""
+    old = {(r[0], r[1]): r[-1] for r in before}
+    new = {(r[0], r[1]): r[-1] for r in after}
+    return {key[0] for key, xmin in new.items() if old.get(key) != xmin} | {
+        key[0] for key in old.keys() - new.keys()
+    }

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from support.builds import scratch_database
 from support.deliveries import apply_directly, enrolment_row, prom_rows
-from support.incremental import fingerprints, fingerprints_kept
+from support.incremental import fingerprints, fingerprints_kept, rewritten_keys
 
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
@@ -80,14 +80,6 @@ def content(table: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [row[:-1] for row in table]
 
 
-def rewritten_forms(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> set[str]:
-    """Forms with a row the build wrote (new xmin), or a row it deleted."""
-    old = {(r[0], r[1]): r[-1] for r in before}
-    new = {(r[0], r[1]): r[-1] for r in after}
-    changed = {key[0] for key, xmin in new.items() if old.get(key) != xmin}
-    return changed | {key[0] for key in old.keys() - new.keys()}
-
-
 SUMMARY_OF_RAW = """
     select form_id, delivery_id, updated_at, answered_on, person_pseudonym, count(*),
            sum(hashtextextended(delivery_id || '/' || source_line::text, 0))
@@ -123,7 +115,7 @@ def incremental_equals_full_refresh(
     for name in (TABLE, SCORED):
         # the fingerprints kept beside each table: those a full refresh computes
         assert kept[name] == fingerprints(fingerprints_kept(warehouse, name, "form_id")), name
-    rewritten = rewritten_forms(before, incremental)
+    rewritten = rewritten_keys(before, incremental)
     old = {r[1]: r[-1] for r in scored_before}
     new = {r[1]: r[-1] for r in scored_incremental}
     rescored = {form for form, xmin in new.items() if old.get(form) != xmin} | (old.keys() - new.keys())
@@ -259,7 +251,7 @@ def test_incremental_builds_give_what_a_full_refresh_gives(
     after = rows(scratch)
     assert content(after) != content(before)  # new fingerprints
     assert [r[:7] for r in after] == [r[:7] for r in before]  # the same rows
-    assert rewritten_forms(before, after) == {"F1", "F4", "F5"}
+    assert rewritten_keys(before, after) == {"F1", "F4", "F5"}
 
     # a form whose person changed between versions, both people participants: it is read once
     # (five of ten ODI sections: no score; read twice, ten sections would score it)

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from support.builds import scratch_database
 from support.deliveries import apply_directly, enrolment_row, spell_row
-from support.incremental import fingerprints, fingerprints_kept
+from support.incremental import fingerprints, fingerprints_kept, rewritten_keys
 
 from outcomes.ingest.pseudonym import Pseudonymiser
 from outcomes.settings import Settings
@@ -95,15 +95,6 @@ def content(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [row[:-2] for row in rows]
 
 
-def rewritten(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> set[str]:
-    """Participants with a row the build wrote (new xmin), or a row it deleted."""
-    old = {(r[0], r[1]): r[-1] for r in before}
-    new = {(r[0], r[1]): r[-1] for r in after}
-    return {key[0] for key, xmin in new.items() if old.get(key) != xmin} | {
-        key[0] for key in old.keys() - new.keys()
-    }
-
-
 def build(settings: Settings, warehouse: Warehouse, as_of: dt.date, *extra: str) -> None:
     result = run_dbt(settings, warehouse, [*SELECT, *extra], as_of=as_of)
     assert result.success, result.failures
@@ -126,7 +117,9 @@ def incremental_equals_full_refresh(
         assert [r[:-1] for r in incremental[name]] == [r[:-1] for r in table(warehouse, name)], name
         assert kept[name] == fingerprints(fingerprints_kept(warehouse, name, "participant_id")), name
     assert incremental[DAYS], "the comparison would pass vacuously"
-    return rewritten(before[DAYS], incremental[DAYS]), rewritten(before[STATES], incremental[STATES])
+    return rewritten_keys(before[DAYS], incremental[DAYS]), rewritten_keys(
+        before[STATES], incremental[STATES]
+    )
 
 
 def test_incremental_benefit_months_give_what_a_full_refresh_gives(
@@ -256,4 +249,4 @@ def test_incremental_benefit_months_give_what_a_full_refresh_gives(
     after = table(scratch, DAYS)
     assert content(after) == content(before)
     assert {r[-2] for r in after}.isdisjoint({r[-2] for r in before})
-    assert rewritten(before, after) == {"INC-001", "INC-004", "INC-005", "INC-006"}
+    assert rewritten_keys(before, after) == {"INC-001", "INC-004", "INC-005", "INC-006"}
