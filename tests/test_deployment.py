@@ -76,3 +76,70 @@ def test_the_image_runs_the_locked_airflow_on_the_projects_python() -> None:
     assert project["requires-python"].startswith(f">={base.group(2)}")
     makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
     assert makefile_uv is not None and f"uv=={makefile_uv.group(1)}" in dockerfile
+
+
+#: What a working checkout holds that must never reach an image (relative paths, planted below).
+HAZARDS = (
+    ".env",  # passwords, the pseudonymisation key
+    ".outcomes/pg/base/16384/2619",  # the embedded warehouse: health data
+    ".outcomes/demo-pseudonym.key",
+    "landing/trial/20261121T2300Z/enrolment.csv",  # deliveries: national identity numbers
+    "secrets/pseudonym.key",
+    "plugins/.env",
+    "plugins/outcomes/.env.local",
+    "dags/id_rsa.pem",
+    "dags/id_rsa",
+    "plugins/outcomes/site.p12",
+    "dbt_project/landing/trial/20261121T2300Z/enrolment.csv",  # a landing zone inside a let-in folder
+    "expectations/.outcomes/pg/base/1/1",
+    "plugins/outcomes/look-at-the-extract.ipynb",
+    "plugins/outcomes/__pycache__/settings.cpython-311.pyc",
+    "dbt_project/target/manifest.json",
+    "dbt_project/logs/dbt.log",
+    ".venv/bin/python",
+    "test-artifacts/trace.zip",
+    ".git/config",
+)
+
+
+def build_context(root: Path) -> set[str]:
+    """The files of the build context of ``root``, as the Docker client sends it: its
+    ``.dockerignore`` read and matched by docker-py's implementation of Docker's rules."""
+    from docker.utils.build import exclude_paths
+
+    ignore = root / ".dockerignore"
+    patterns = [
+        line.strip()
+        for line in ignore.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    return {path for path in exclude_paths(str(root), patterns) if (root / path).is_file()}
+
+
+def test_the_image_build_context_holds_the_project_and_never_secrets_or_data(tmp_path: Path) -> None:
+    """The Dockerfile copies its context whole: a checkout with a .env, an embedded warehouse, a
+    landing zone and key files must send none of them, and send everything the image installs."""
+    import shutil
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in tracked:
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, tmp_path / name)
+    (tmp_path / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
+    for name in HAZARDS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("OUTCOMES_PSEUDONYM_KEY=not-in-any-image\n")
+
+    context = build_context(tmp_path)
+    assert not context & set(HAZARDS), sorted(context & set(HAZARDS))
+    # (the client always sends the Dockerfile and the .dockerignore)
+    needed = {"pyproject.toml", "uv.lock", "README.md", "Dockerfile", ".dockerignore"} | {
+        name for name in tracked if name.split("/")[0] in {"dags", "plugins", "dbt_project", "expectations"}
+    }
+    assert needed <= context, sorted(needed - context)
+    # and nothing else: tests, benchmarks, docs and the CI scripts stay out of the image too
+    assert context == needed, sorted(context - needed)

@@ -138,7 +138,7 @@ def test_the_guard_finds_a_direct_read_and_leaves_a_write() -> None:
 def test_outcomes_env_all_prints_every_setting_and_no_secret(
     warehouse: object, settings: Settings, tmp_path: Path
 ) -> None:
-    secret = "a-pseudonymisation-key-of-at-least-32-characters"
+    secret = "a-pseudonymisation-key-of-at-least-32-characters"  # pragma: allowlist secret
     env = {**os.environ, "OUTCOMES_PSEUDONYM_KEY": secret, "OUTCOMES_GATE_FULL_TIME_HOURS": "40"}
     done = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "outcomes"), "env", "--all"], env=env, capture_output=True, text=True

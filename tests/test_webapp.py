@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,10 @@ from outcomes.settings import Settings
 
 @pytest.fixture(scope="module")
 def client(airflow_ready: Settings) -> Iterator[Any]:
-    import secrets
-
     from airflow.api_fastapi.app import create_app
-    from airflow.configuration import conf
     from fastapi.testclient import TestClient
 
-    conf.set("api_auth", "jwt_secret", secrets.token_urlsafe(32))  # a deployment sets its own
+    # (the JWT secret is the session's: tests/conftest.py sets it as a deployment does)
     with TestClient(create_app()) as test_client:
         yield test_client
 
@@ -153,3 +151,79 @@ def test_the_snapshot_list_escapes_what_it_shows() -> None:
     page = snapshot_list_page([hostile], None)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "No snapshots yet" in snapshot_list_page([], None)
+
+
+#: The routes that answer a caller who is not signed in, each by design and holding no data: the
+#: sign-in itself, health and version probes, the UI's page shell and static files (every figure
+#: the UI shows comes through the API below it), routes that answer 404 to everyone. Anything else
+#: that answers anonymously fails the test below.
+PUBLIC = {
+    ("GET", "/api/v2/monitor/health"): "health probe for load balancers",
+    ("GET", "/api/v2/version"): "the Airflow version",
+    ("GET", "/api/v2/auth/login"): "a redirect to the sign-in page",
+    ("GET", "/api/v2/auth/logout"): "a redirect to the sign-out",
+    ("POST", "/auth/token"): "the sign-in, with a user and a password",
+    ("POST", "/auth/token/cli"): "the sign-in for the CLI, with a user and a password",
+    ("GET", "/auth/static/"): "the sign-in page's styles and scripts",
+    ("GET", "/execution/health"): "the task execution API's health probe",
+    ("GET", "/execution/health/ping"): "the task execution API's health probe",
+    ("GET", "/health"): "404 for everyone (gone in Airflow 3)",
+    ("GET", "/api/v1/{_:path}"): "404 for everyone (Airflow 2's API, removed)",
+    ("GET", "/api/{_:path}"): "404 for everyone (no such API)",
+}
+#: The description of each app mounted in the server (Airflow's API, the task execution API, the
+#: auth manager's, Cosmos'): which routes there are, no data.
+DESCRIPTION = re.compile(r"/(docs|docs/oauth2-redirect|redoc|openapi\.json|changelog)$")
+
+
+def _routes(app: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every route of ``app`` and of every app mounted in it."""
+    from starlette.routing import Mount, Route
+
+    found: list[tuple[str, str]] = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            inner = getattr(route, "app", None)
+            while inner is not None and not hasattr(inner, "routes") and hasattr(inner, "app"):
+                inner = inner.app  # middleware around a mounted app
+            if inner is not None and hasattr(inner, "routes"):
+                found += _routes(inner, prefix + route.path)
+            else:
+                found.append(("GET", prefix + route.path + "/"))
+        elif isinstance(route, Route):
+            for method in sorted((route.methods or {"GET"}) - {"HEAD", "OPTIONS"}):
+                found.append((method, prefix + route.path))
+    return found
+
+
+def test_every_route_of_airflow_and_the_plugin_refuses_an_anonymous_caller(client: Any) -> None:
+    """Every route of the API server the deployment runs (Airflow's public and UI APIs, the task
+    execution API, the auth manager's, Cosmos' and the plugin's pages under /outcomes), called
+    with no session and no token, with a placeholder for each path parameter: refused (401 or
+    403), unless listed in PUBLIC with its reason."""
+    client.cookies.clear()  # the client is the module's: nobody signed in here
+    client.get("/execution/health")  # the task execution API adds its versioned routes on first use
+    routes = sorted(set(_routes(client.app)))  # (a route of every API version once)
+    paths = {path for _, path in routes}
+    assert {"/api/v2/dags", "/api/v2/connections", "/outcomes/dashboards/{name}"} <= paths
+    answered, checked = [], set()
+    for method, path in routes:
+        if (method, path) in PUBLIC or DESCRIPTION.search(path) or path.startswith(("/static", "/assets")):
+            continue
+        if "{rest_of_path" in path:  # the UI's page shell, for any path the UI routes itself
+            continue
+        checked.add((method, path))
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        response = client.request(method, url, follow_redirects=False)
+        if response.status_code not in {401, 403}:
+            answered.append(f"{method} {path}: {response.status_code}")
+    assert not answered, "\n".join(answered)
+    assert set(PUBLIC) <= set(routes), set(PUBLIC) - set(routes)  # the list names routes that exist
+    # the stores of secrets and of task data behind the task execution API are among those called
+    assert {
+        "/execution/connections/{connection_id}",
+        "/execution/variables/{variable_key:path}",
+        "/api/v2/connections",
+        "/outcomes/gate-docs/{path:path}",
+    } <= {path for _, path in checked}
+    assert len(checked) >= 200  # 211 of 243 with Airflow 3.3.2 and Cosmos 1.15.1

@@ -222,3 +222,102 @@ def test_backfill_publishes_the_marts_as_of_an_earlier_day_with_its_own_dashboar
         check=False,
     )
     assert refused.returncode == 2 and "is in the future" in refused.stdout + refused.stderr
+
+
+#: Files under OUTCOMES_HOME that hold a secret by design (the key, Airflow's own configuration and
+#: its generated admin password) or are not the warehouse's to clean (the landing zone, the database's
+#: storage, scanned below as a dump).
+SECRET_STORES = (
+    "pseudonym.key",
+    "airflow/airflow.cfg",
+    "airflow/simple_auth_manager_passwords.json.generated",
+)
+
+
+def _secrets_in_effect(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
+    """The secrets the runs above used, by what they are: the pseudonymisation key (as the loader
+    finds it), Airflow's Fernet key and JWT secret (the test session sets both, as a deployment
+    does), the warehouse's password when its URL has one, and Airflow's generated passwords when
+    its home keeps them."""
+    import json
+
+    from sqlalchemy.engine import make_url
+
+    from outcomes.ingest.pseudonym import KEY_ENV
+
+    key_file = settings.home / "pseudonym.key"  # the demo's (outcomes.ingest.pseudonym.ensure_demo_key)
+    key = os.environ.get(KEY_ENV) or (key_file.read_text().strip() if key_file.exists() else "")
+    assert key, "the runs above used no pseudonymisation key this test can see"
+    found = {
+        "the pseudonymisation key": key,
+        "Airflow's Fernet key": os.environ["AIRFLOW__CORE__FERNET_KEY"],
+        "Airflow's JWT secret": os.environ["AIRFLOW__API_AUTH__JWT_SECRET"],
+        "the warehouse's password": make_url(warehouse.admin_url).password or "",
+    }
+    passwords = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+    if passwords.exists():
+        for user, password in json.loads(passwords.read_text()).items():
+            found[f"the password of Airflow user {user}"] = password
+    return {what: str(value) for what, value in found.items() if len(str(value)) >= 8}
+
+
+def _dump(warehouse: Warehouse, database: str) -> bytes:
+    """``pg_dump`` of a whole database (pgserver ships one; else the one on PATH)."""
+    import shutil
+
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    binary = Path(POSTGRES_BIN_PATH) / "pg_dump"
+    command = str(binary) if binary.exists() else shutil.which("pg_dump")
+    assert command, "no pg_dump"
+    url = warehouse.url(database=database)
+    done = subprocess.run([command, "--no-owner", url], capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout
+
+
+def test_no_secret_and_no_fnr_in_logs_xcoms_files_or_databases_after_the_runs(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    """After the runs above (the demo, a run the gate blocked, a backfill): no fnr and no secret
+    in any file under OUTCOMES_HOME (task, dbt and gate logs, the embedded server's log, Data
+    Docs, dashboards, the alerts log, caches), in a dump of the warehouse, or in a dump of
+    Airflow's metadata database (its XComs, task instances, DAG runs and their configuration)."""
+    from support.traces import delivered_in, fnrs_in
+
+    landing = Path(settings.landing)
+    delivered = set()
+    for path in landing.rglob("*.csv"):
+        delivered |= fnrs_in(path.read_bytes())
+    assert len(delivered) > 60  # the scan sees the trial's fnrs, and the registry's other patients'
+    secrets_ = _secrets_in_effect(settings, warehouse)
+    assert {"the pseudonymisation key", "Airflow's Fernet key", "Airflow's JWT secret"} <= set(secrets_)
+
+    def leaks(text: bytes) -> list[str]:
+        """Any fnr (shaped like one, or one delivered, however written) and any secret: by name,
+        never the value."""
+        numbers = fnrs_in(text) | delivered_in(text, delivered)
+        found = [f"an fnr ({number[:4]}...)" for number in sorted(numbers)]
+        return found + [what for what, value in secrets_.items() if value.encode() in text]
+
+    left_out = {settings.home / name for name in SECRET_STORES}
+    scanned, leaked = 0, {}
+    for path in sorted(settings.home.rglob("*")):
+        if (
+            not path.is_file()
+            or path.is_symlink()
+            or path in left_out
+            # the database's storage (scanned as dumps below), not its server log
+            or (path.is_relative_to(settings.pgdata) and not path.is_relative_to(settings.pgdata / "log"))
+            or path.is_relative_to(landing)
+        ):
+            continue
+        scanned += 1
+        if found := leaks(path.read_bytes()):
+            leaked[str(path.relative_to(settings.home))] = found
+    assert scanned > 100 and (settings.airflow_home / "logs").is_dir()
+    for database in (warehouse.database, warehouse.airflow_database):
+        dump = _dump(warehouse, database)
+        if found := leaks(dump):
+            leaked[f"database {database}"] = found
+    assert not leaked, leaked

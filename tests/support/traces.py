@@ -1,12 +1,36 @@
-"""Where a person is still held: every base table whose rows' text holds one of some values."""
+"""Where a person is still held: every base table whose rows' text holds one of some values; and
+what in a text is shaped like a national identity number (fnr)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import psycopg
 
+from outcomes.contracts.fnr import has_valid_check_digits
 from outcomes.warehouse.connection import Warehouse
+
+#: 11 digits, or 6 and 5 with a space between (as people write them), not inside a longer number
+#: or a hex string (a hash's run of digits is no fnr; :func:`delivered_in` finds known ones anywhere).
+FNR_SHAPED = re.compile(rb"(?<![0-9A-Fa-f])([0-9]{6}) ?([0-9]{5})(?![0-9A-Fa-f])")
+DIGIT_RUN = re.compile(rb"[0-9]{10,}")
+
+
+def is_person_shaped(number: str) -> bool:
+    """An fnr with valid check digits and a date a person's can have: day 1-31 (a D-number adds
+    40), month 1-12 (an H-number adds 40, a synthetic number 80)."""
+    if not has_valid_check_digits(number):
+        return False
+    day, month = int(number[:2]), int(number[2:4])
+    real_day = 1 <= day <= 31 or 41 <= day <= 71
+    return real_day and (1 <= month <= 12 or 41 <= month <= 52 or 81 <= month <= 92)
+
+
+def fnrs_in(data: bytes) -> set[str]:
+    """Every person-shaped fnr in ``data``."""
+    found = {(head + tail).decode() for head, tail in FNR_SHAPED.findall(data)}
+    return {number for number in found if is_person_shaped(number)}
 
 
 def tables_holding(
@@ -40,4 +64,19 @@ def tables_holding(
             ).fetchone()
             if hit:
                 found.append(f"{schema}.{table}")
+    return found
+
+
+def delivered_in(data: bytes, fnrs: set[str]) -> set[str]:
+    """Every fnr of ``fnrs`` in ``data``: also inside a longer number or a hex string, and also
+    with its leading zero lost (an fnr that went through an integer)."""
+    short = {fnr[1:]: fnr for fnr in fnrs if fnr.startswith("0")}
+    found = set()
+    for run in DIGIT_RUN.findall(data):
+        digits = run.decode()
+        for start in range(len(digits) - 9):
+            if digits[start : start + 11] in fnrs:
+                found.add(digits[start : start + 11])
+            if digits[start : start + 10] in short:
+                found.add(short[digits[start : start + 10]])
     return found

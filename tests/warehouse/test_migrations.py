@@ -186,6 +186,54 @@ class TestGrants:
         assert not self._can(warehouse, Role.ANALYST, "create table public.mine (x int)")
         assert not self._can(warehouse, Role.LOADER, "create table public.mine (x int)")
 
+    @pytest.mark.parametrize(
+        ("schema", "readable"),
+        [
+            ("raw", True),
+            ("quarantine", True),
+            ("meta", True),
+            ("pending", True),
+            ("marts", False),
+            ("history", False),
+        ],
+    )
+    def test_loader_reads_only_what_it_loads(self, warehouse: Warehouse, schema: str, readable: bool) -> None:
+        assert self._can(warehouse, Role.LOADER, f"select * from {schema}.grant_probe") is readable
+
+    @pytest.mark.parametrize("role", [Role.ANALYST, Role.LOADER])
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "create schema mine",
+            "create role mine",
+            "create database mine",
+            "set role outcomes_owner",
+            "select pg_read_file('postgresql.conf')",
+            "copy (select 1) to program 'true'",
+        ],
+    )
+    def test_a_login_role_is_refused_everything_beyond_its_schemas(
+        self, warehouse: Warehouse, role: Role, statement: str
+    ) -> None:
+        with (
+            psycopg.connect(warehouse.url(role=role), autocommit=True) as conn,  # (create database)
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(statement)
+
+    def test_the_analyst_makes_no_temporary_tables(self, warehouse: Warehouse) -> None:
+        # the loader may: COPY through a temporary table is its fast path
+        assert not self._can(warehouse, Role.ANALYST, "create temporary table mine (x int)")
+        assert self._can(warehouse, Role.LOADER, "create temporary table mine (x int)")
+
+    @pytest.mark.parametrize("role", [Role.ANALYST, Role.LOADER])
+    def test_a_login_role_cannot_reach_airflows_metadata_database(
+        self, warehouse: Warehouse, role: Role
+    ) -> None:
+        """Airflow's database holds its connections and variables (secrets among them)."""
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(warehouse.url(role=role, database=warehouse.airflow_database)).close()
+
 
 def test_an_old_erasure_register_becomes_tombstones_and_a_queue(scratch: Warehouse, tmp_path: Path) -> None:
     """Migration 0009: a register that held pseudonyms and participant IDs is renamed; its IDs are

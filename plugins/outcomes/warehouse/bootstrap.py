@@ -31,6 +31,18 @@ def ensure_database(warehouse: Warehouse, name: str) -> bool:
         return True
 
 
+def close_to_public(warehouse: Warehouse, name: str) -> None:
+    """No CONNECT or TEMPORARY on database ``name`` for everyone (PostgreSQL grants both to PUBLIC
+    on a new database): Airflow's metadata database, whose connections and variables hold secrets,
+    is for the admin role Airflow connects as, not for the warehouse's login roles. Idempotent; a
+    role that does not own the database gets a warning from PostgreSQL, not an error."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(name)))
+
+
 def _alembic_config(connection: object) -> object:
     from alembic.config import Config
 
@@ -104,5 +116,6 @@ def bootstrap(settings: Settings) -> Warehouse:
     warehouse = resolve(settings, start=True)
     ensure_database(warehouse, warehouse.database)
     ensure_database(warehouse, warehouse.airflow_database)
+    close_to_public(warehouse, warehouse.airflow_database)
     migrate(warehouse)
     return warehouse
