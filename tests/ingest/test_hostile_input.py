@@ -230,6 +230,34 @@ def test_a_long_field_is_refused_the_same_on_the_columnar_path(
     assert [(p["file"], p["line"]) for p in found] == [("proms.csv", 3)]
 
 
+@pytest.mark.parametrize("file", ["proms.csv", "enrolment.csv"])  # the columnar path, the row path
+def test_a_line_with_no_end_is_refused_in_memory_flat_in_its_length(
+    settings: Settings, landing: Path, db: psycopg.Connection, file: str
+) -> None:
+    """Two good rows, then 64 or 128 MiB with no line end: refused at the line, as longer than any
+    valid line (16 MiB), and never held whole: the peak of Python's allocations while the loader
+    applies the delivery is the same for both lengths (after a first, shorter one that imports
+    what the paths use)."""
+    import tracemalloc
+
+    source, rows = ("registry", [prom_row()] * 2) if file == "proms.csv" else ("trial", [enrolment_row()] * 2)
+    peaks = []
+    for mib in (17, 64, 128):
+        data = csv_bytes(file, rows) + b"A" * (mib << 20)
+        folder = write_delivery(landing, source, {file: data})
+        del data
+        tracemalloc.start()
+        try:
+            outcome = apply(settings, folder)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        found = _quarantined_with_reason(db, source, folder, outcome, "csv_parse")
+        assert [(p["file"], p["line"]) for p in found] == [(file, 4)]
+        assert "longer than 16 MiB" in found[0]["message"]
+    assert peaks[2] - peaks[1] < 4 << 20, [peak >> 20 for peak in peaks]  # 64 MiB more read, not held
+
+
 def test_a_key_too_long_for_the_warehouse_quarantines_the_delivery_not_a_crash(
     settings: Settings, landing: Path, db: psycopg.Connection
 ) -> None:

@@ -86,8 +86,13 @@ class _Lines:
     def __iter__(self) -> Iterator[str]:
         update = self.hasher.update
         keep = self.record.append
-        for count, raw in enumerate(self.fh, 1):
+        limit = columnar.MAX_LINE_BYTES
+        count = 0
+        while raw := self.fh.readline(limit + 1):  # never a whole line of any length in memory
+            count += 1
             update(raw)
+            if len(raw) > limit:
+                raise _CsvProblem(count, f"is longer than {limit >> 20} MiB, more than any valid line")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

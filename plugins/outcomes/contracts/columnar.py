@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 #: Bytes of CSV read and parsed at a time (about 100,000 registry rows): memory stays flat.
 BLOCK_SIZE = 8 << 20
+#: The longest line either path reads. A valid line is a few fields of at most 128 KiB (the CSV
+#: reader's limit); a longer one is refused before it is held whole, so a file with no line end is
+#: never read into memory (the row path names its line: ``check._Lines``).
+MAX_LINE_BYTES = 16 << 20
 #: Distinct values remembered per column across batches (then forgotten, to keep memory flat).
 MEMO_MAX = 1 << 16
 FNR = "fnr"
@@ -58,24 +62,26 @@ def _plain(piece: bytes, first: bool) -> bool:
     return not any(byte in piece for byte in _NOT_PLAIN)
 
 
-def _pieces(handle: Any, hasher: Any) -> Iterator[bytes]:
+def _pieces(handle: Any, hasher: Any) -> Iterator[bytes | None]:
     """The file in pieces of about BLOCK_SIZE bytes that end with a whole line (the last piece
-    perhaps without its newline), hashing every byte. Memory: one piece, whatever the file."""
-    carry = b""
-    while True:
-        chunk = handle.read(BLOCK_SIZE)
-        if not chunk:
-            break
+    perhaps without its newline), hashing every byte; None, and no more, at a line longer than
+    MAX_LINE_BYTES. Memory: one piece, whatever the file."""
+    carry: list[bytes] = []  # the start of a line that has not ended yet
+    held = 0
+    while chunk := handle.read(BLOCK_SIZE):
         hasher.update(chunk)
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:  # no line ends in it yet: read on
-            carry = data
+        cut = chunk.rfind(b"\n") + 1
+        if cut == 0:  # no line ends in it: read on, up to the longest line read
+            carry.append(chunk)
+            held += len(chunk)
+            if held > MAX_LINE_BYTES:
+                yield None
+                return
             continue
-        carry = data[cut:]
-        yield data[:cut]
-    if carry:
-        yield carry
+        yield b"".join([*carry, chunk[:cut]])
+        carry, held = [chunk[cut:]], len(chunk) - cut
+    if held:
+        yield b"".join(carry)
 
 
 def _field_too_long(table: Any) -> bool:
@@ -118,8 +124,8 @@ def check_file(
     options: tuple[Any, Any, Any] | None = None
     with path.open("rb") as handle:
         for piece in _pieces(handle, hasher):
-            if not _plain(piece, first=header is None):
-                return None
+            if piece is None or not _plain(piece, first=header is None):
+                return None  # (a line too long: the row path names it)
             if header is None:  # the first piece starts with the header line
                 line, _, piece = piece.partition(b"\n")
                 try:
