@@ -230,20 +230,27 @@ def test_a_long_field_is_refused_the_same_on_the_columnar_path(
     assert [(p["file"], p["line"]) for p in found] == [("proms.csv", 3)]
 
 
-@pytest.mark.parametrize("file", ["proms.csv", "enrolment.csv"])  # the columnar path, the row path
-def test_a_line_with_no_end_is_refused_in_memory_flat_in_its_length(
-    settings: Settings, landing: Path, db: psycopg.Connection, file: str
+@pytest.mark.parametrize(
+    ("file", "start", "tail"),
+    [
+        ("proms.csv", b"", b"A"),  # no line end: the columnar path, then the row path
+        ("enrolment.csv", b"", b"A"),  # the row path
+        ("proms.csv", b'"', b"x\n"),  # a quote never closed: one record of ever more lines
+    ],
+)
+def test_a_line_or_record_with_no_end_is_refused_in_memory_flat_in_its_length(
+    settings: Settings, landing: Path, db: psycopg.Connection, file: str, start: bytes, tail: bytes
 ) -> None:
-    """Two good rows, then 64 or 128 MiB with no line end: refused at the line, as longer than any
-    valid line (16 MiB), and never held whole: the peak of Python's allocations while the loader
-    applies the delivery is the same for both lengths (after a first, shorter one that imports
-    what the paths use)."""
+    """Two good rows, then 64 or 128 MiB of a line with no end, or of one record that never ends:
+    refused at the line where it starts, as longer than any valid one, and never held whole: the
+    peak of Python's allocations while the loader applies the delivery is the same for both
+    lengths (after a first, shorter one that imports what the paths use)."""
     import tracemalloc
 
     source, rows = ("registry", [prom_row()] * 2) if file == "proms.csv" else ("trial", [enrolment_row()] * 2)
     peaks = []
     for mib in (17, 64, 128):
-        data = csv_bytes(file, rows) + b"A" * (mib << 20)
+        data = csv_bytes(file, rows) + start + tail * ((mib << 20) // len(tail))
         folder = write_delivery(landing, source, {file: data})
         del data
         tracemalloc.start()
@@ -254,8 +261,30 @@ def test_a_line_with_no_end_is_refused_in_memory_flat_in_its_length(
             tracemalloc.stop()
         found = _quarantined_with_reason(db, source, folder, outcome, "csv_parse")
         assert [(p["file"], p["line"]) for p in found] == [(file, 4)]
-        assert "longer than 16 MiB" in found[0]["message"]
+        assert "longer than any valid one" in found[0]["message"]
     assert peaks[2] - peaks[1] < 4 << 20, [peak >> 20 for peak in peaks]  # 64 MiB more read, not held
+
+
+def test_the_row_path_reads_a_remote_file_that_has_no_sized_readline() -> None:
+    """fsspec's remote files (s3fs, gcsfs ...) take no size in readline(): the row path reads them."""
+    import hashlib
+
+    from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+    from outcomes.contracts.check import _Lines
+
+    data = b"a,b\n1,2\n3,4"
+
+    class Remote(AbstractBufferedFile):  # type: ignore[misc]
+        def _fetch_range(self, start: int, end: int) -> bytes:
+            return data[start:end]
+
+    remote = Remote(AbstractFileSystem(), "bucket/f.csv", mode="rb", size=len(data), cache_type="none")
+    with pytest.raises(TypeError):
+        remote.readline(10)  # what the row path must not ask of it
+    hasher = hashlib.sha256()
+    assert list(_Lines(remote, hasher)) == ["a,b\n", "1,2\n", "3,4"]
+    assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_a_key_too_long_for_the_warehouse_quarantines_the_delivery_not_a_crash(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import re
 import stat
 from collections.abc import Callable, Container, Iterator, Mapping
@@ -72,6 +73,10 @@ class _Utf8Error(Exception):
         self.line, self.offset, self.byte = line, offset, byte
 
 
+#: The most physical lines one record may span (quoted line ends): no valid record comes near it.
+MAX_RECORD_LINES = 1_000
+
+
 class _Lines:
     """Decoded lines of a binary file, hashing every byte and counting physical lines.
 
@@ -79,20 +84,28 @@ class _Lines:
     lines only as it needs them, so after each record they are that record's text."""
 
     def __init__(self, fh: IO[bytes], hasher: Any) -> None:
-        self.fh = fh
+        # readline with a size: fsspec's remote files (s3, gcs, ...) take none, a buffer over them does
+        self.fh: IO[bytes] = fh if isinstance(fh, io.BufferedIOBase) else io.BufferedReader(fh)  # type: ignore[type-var]
         self.hasher = hasher
         self.record: list[str] = []
 
     def __iter__(self) -> Iterator[str]:
+        """Never more of the file in memory than one record: a line or a record (its lines, with
+        quoted line ends) over columnar.MAX_LINE_BYTES, or a record over MAX_RECORD_LINES lines,
+        ends the reading with the line where it starts (no valid file comes near either)."""
         update = self.hasher.update
         keep = self.record.append
         limit = columnar.MAX_LINE_BYTES
-        count = 0
-        while raw := self.fh.readline(limit + 1):  # never a whole line of any length in memory
+        count = held = 0
+        while raw := self.fh.readline(limit + 1):
             count += 1
             update(raw)
-            if len(raw) > limit:
-                raise _CsvProblem(count, f"is longer than {limit >> 20} MiB, more than any valid line")
+            held = len(raw) + (held if self.record else 0)  # the csv reader cleared the last record
+            if held > limit or len(self.record) >= MAX_RECORD_LINES:
+                start = count - len(self.record)
+                what = "line" if start == count else "record"
+                most = f"{limit >> 20} MiB" + ("" if start == count else f" or {MAX_RECORD_LINES:,} lines")
+                raise _CsvProblem(start, f"starts a {what} longer than any valid one (over {most})")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

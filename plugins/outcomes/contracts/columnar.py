@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 
 #: Bytes of CSV read and parsed at a time (about 100,000 registry rows): memory stays flat.
 BLOCK_SIZE = 8 << 20
-#: The longest line either path reads. A valid line is a few fields of at most 128 KiB (the CSV
-#: reader's limit); a longer one is refused before it is held whole, so a file with no line end is
-#: never read into memory (the row path names its line: ``check._Lines``).
-MAX_LINE_BYTES = 16 << 20
+#: The longest line (or record) either path reads. A valid one is at most 12 fields of at most
+#: 128 KiB (the CSV reader's limit), quotes doubled: about 3 MiB; a longer one is refused before it
+#: is held whole, so a file with no line end is never read into memory (the row path names its
+#: line: ``check._Lines``).
+MAX_LINE_BYTES = 4 << 20
 #: Distinct values remembered per column across batches (then forgotten, to keep memory flat).
 MEMO_MAX = 1 << 16
 FNR = "fnr"
@@ -64,8 +65,9 @@ def _plain(piece: bytes, first: bool) -> bool:
 
 def _pieces(handle: Any, hasher: Any) -> Iterator[bytes | None]:
     """The file in pieces of about BLOCK_SIZE bytes that end with a whole line (the last piece
-    perhaps without its newline), hashing every byte; None, and no more, at a line longer than
-    MAX_LINE_BYTES. Memory: one piece, whatever the file."""
+    perhaps without its newline), hashing every byte; None, and no more, once a line has run over
+    MAX_LINE_BYTES with no end in sight (the row path then refuses it). Memory: one piece and one
+    line's start, whatever the file."""
     carry: list[bytes] = []  # the start of a line that has not ended yet
     held = 0
     while chunk := handle.read(BLOCK_SIZE):
@@ -78,8 +80,9 @@ def _pieces(handle: Any, hasher: Any) -> Iterator[bytes | None]:
                 yield None
                 return
             continue
-        yield b"".join([*carry, chunk[:cut]])
-        carry, held = [chunk[cut:]], len(chunk) - cut
+        yield b"".join([*carry, chunk[:cut]]) if carry else chunk[:cut]
+        carry = [chunk[cut:]] if cut < len(chunk) else []
+        held = len(chunk) - cut
     if held:
         yield b"".join(carry)
 
