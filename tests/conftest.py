@@ -11,7 +11,6 @@ import time (pytest imports conftest.py before collecting the tests).
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import shutil
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 # A short path: unix socket paths are limited to ~107 bytes.
 _HOME = Path(tempfile.mkdtemp(prefix="oc-", dir="/tmp"))
@@ -33,7 +33,7 @@ for key in [k for k in os.environ if k.startswith("AIRFLOW")]:
     del os.environ[key]  # a developer's own Airflow settings must not leak into the tests
 # Airflow's own secrets, set as a deployment sets them (tests/e2e/test_demo.py looks for them
 # everywhere the runs wrote): a Fernet key for its stored connections, the API's JWT secret.
-os.environ["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_urlsafe(32)
 if _SERVER_URL:
     from sqlalchemy.engine import make_url

@@ -120,15 +120,13 @@ def test_the_image_build_context_holds_the_project_and_never_secrets_or_data(tmp
     """The Dockerfile copies its context whole: a checkout with a .env, an embedded warehouse, a
     landing zone and key files must send none of them, and send everything the image installs."""
     import shutil
-    import subprocess
 
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    from support.repository import tracked_files
+
+    tracked = tracked_files()
     for name in tracked:
-        if (ROOT / name).is_file():
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ROOT / name, tmp_path / name)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, tmp_path / name)
     (tmp_path / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
     for name in HAZARDS:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

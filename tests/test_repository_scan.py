@@ -9,18 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.repository import ROOT, tracked_files
 from support.traces import delivered_in, fnrs_in
 
 from outcomes.contracts.fnr import check_digits, is_synthetic
 
-ROOT = Path(__file__).resolve().parents[1]
 #: Hashes only, no text a person wrote (and a lock's hashes are long runs of hex digits).
 NOT_SCANNED_FOR_FNR = {"uv.lock", ".secrets.baseline"}
-
-
-def tracked() -> list[str]:
-    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
-    return [name for name in listed.stdout.splitlines() if (ROOT / name).is_file()]
 
 
 def _valid(prefix: str) -> str:
@@ -46,7 +41,7 @@ def test_the_scan_finds_an_fnr_written_either_way_and_tells_a_synthetic_one() ->
 def test_no_real_fnr_in_any_tracked_file() -> None:
     """Every fnr-shaped number in the repository is synthetic (month + 80): test data only."""
     found = []
-    for name in tracked():
+    for name in tracked_files():
         if name in NOT_SCANNED_FOR_FNR:
             continue
         for number in fnrs_in((ROOT / name).read_bytes()):
@@ -62,7 +57,7 @@ def test_detect_secrets_finds_nothing_beyond_its_audited_baseline(tmp_path: Path
     shutil.copyfile(ROOT / ".secrets.baseline", baseline)
     hook = Path(sys.executable).parent / "detect-secrets-hook"
     done = subprocess.run(
-        [str(hook), "--baseline", str(baseline), *tracked()],
+        [str(hook), "--baseline", str(baseline), *tracked_files()],
         cwd=ROOT,
         capture_output=True,
         text=True,
