@@ -269,7 +269,11 @@ def test_row_rule(
     assert report.bad_rows == {file: 1}
     assert report.quarantine_share == pytest.approx(1 / 3)
     assert not report.ok
-    if column != "fnr":
+    given = overrides.get(column, rows[1][column])
+    if column in {"fnr", "participant_id"} and given:  # whom the row is about: never echoed
+        assert v.value is None and f"value redacted ({len(given)} characters)" in v.message
+        assert given not in v.message
+    else:
         assert v.value == overrides.get(column, rows[1][column])
 
 
@@ -301,8 +305,8 @@ def test_participant_id_unique_in_enrolment(write_delivery: DeliveryWriter, vali
     rows[2]["participant_id"] = rows[0]["participant_id"]
     report = _check(write_delivery("trial", {"enrolment.csv": rows}))
     v = _only(report.row_violations)
-    assert (v.rule, v.line, v.column, v.value) == ("unique", 4, "participant_id", "IPS-101")
-    assert "first on line 2" in v.message
+    assert (v.rule, v.line, v.column, v.value) == ("unique", 4, "participant_id", None)
+    assert "first on line 2" in v.message and "IPS-101" not in v.message
 
 
 def test_several_violations_in_one_row_count_one_bad_row(
@@ -802,3 +806,32 @@ def test_a_symlink_in_the_delivery_is_refused_before_anything_is_read(
     assert (v.rule, v.file) == ("symlink", "_manifest.json")
     assert "refused unread" in v.message
     assert report.manifest is None and report.rows_checked == {}  # not even the manifest was read
+
+
+def test_a_file_whose_header_is_a_data_row_names_no_participant(
+    write_delivery: DeliveryWriter, valid_rows: RowsFactory
+) -> None:
+    """The header line lost: the first data row is read as the header. Its participant ID (and
+    the job IDs made from it) is never named in a problem, as a column or as a value."""
+    from support.deliveries import contract_header, csv_bytes
+
+    rows = valid_rows("enrolment.csv", 3)
+    header = contract_header("enrolment.csv")
+    data = csv_bytes(header, rows).split(b"\n", 1)[1]  # no header line
+    report = _check(write_delivery("trial", {"enrolment.csv": data}))
+    assert report.file_errors and {v.rule for v in report.file_errors} & {"header_extra_column"}
+    text = _all_text(report)
+    assert rows[0]["participant_id"] not in text and "a redacted name" in text
+    assert rows[0]["site"] in text  # a name that says nobody is still shown, to help
+
+
+def test_a_value_holding_a_participant_id_is_redacted_in_any_column(
+    write_delivery: DeliveryWriter, valid_rows: RowsFactory
+) -> None:
+    rows = valid_rows("jobs.csv", 3)
+    participant = rows[1]["participant_id"]
+    rows[1]["job_type"] = f"{participant}-J1"  # a slip: an ID made from it where a type belongs
+    report = _check(write_delivery("employment", {"jobs.csv": rows}))
+    v = _only(report.row_violations)
+    assert v.column == "job_type" and v.value is None and "value redacted" in v.message
+    assert participant not in _all_text(report)

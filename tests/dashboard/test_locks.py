@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -101,21 +102,93 @@ def test_verify_detects_a_changed_row(published_trial: Warehouse, locked: locks.
     )
 
 
-def test_an_erasure_amends_the_lock_and_is_recorded(published_trial: Warehouse, locked: locks.Lock) -> None:
+#: Each aggregate of a lock counted again from the lock's row-level tables, written here
+#: independently of the dbt models (the counts only: the rounding of rates and scores is dbt's).
+COUNTED_AGAIN = {
+    "agg_employment_rates": (
+        "select study, arm, horizon_months, n_randomised, n_known, n_employed from {s}.agg_employment_rates",
+        "select study, arm, horizon_months, count(*), count(is_employed_within), "
+        "count(*) filter (where is_employed_within) from {s}.fct_employment_outcomes group by 1, 2, 3",
+    ),
+    "agg_consort_flow": (
+        "select study, arm, n_randomised from {s}.agg_consort_flow",
+        "select study, arm, count(*) from {s}.dim_participants group by 1, 2",
+    ),
+    "agg_prom_trajectories": (
+        "select study, arm, timepoint_months, measure, n from {s}.agg_prom_trajectories",
+        "select d.study, d.arm, p.timepoint_months, m.measure, count(m.score) "
+        "from {s}.fct_prom_scores p join {s}.dim_participants d using (participant_id) "
+        "cross join lateral (values {measures}) as m (measure, score) group by 1, 2, 3, 4",
+    ),
+}
+
+
+def counted(warehouse: Warehouse, schema: str) -> dict[str, tuple[set[Any], set[Any]]]:
+    """For each aggregate of ``schema``: its rows, and the same counted from the rows beside it."""
+    with psycopg.connect(warehouse.url()) as conn:
+        # each measure is a column of fct_prom_scores of its name
+        names = [r[0] for r in conn.execute(f"select distinct measure from {schema}.agg_prom_trajectories")]
+        measures = ", ".join(f"('{m}', p.{m}::numeric)" for m in sorted(names))
+        assert len(names) == 8
+        return {
+            table: (
+                set(conn.execute(shown.format(s=schema)).fetchall()),
+                set(conn.execute(again.format(s=schema, measures=measures)).fetchall()),
+            )
+            for table, (shown, again) in COUNTED_AGAIN.items()
+        }
+
+
+def test_the_aggregates_of_an_intact_lock_recompute_to_themselves(
+    settings: Settings, published_trial: Warehouse, locked: locks.Lock
+) -> None:
+    """The SQL an erasure recomputes a lock's aggregates with (the dbt models', over the lock's
+    own rows) gives back every aggregate of the lock as frozen, byte for byte."""
+    from outcomes.warehouse.erasures import Aggregates
+
+    frozen = {t: v for t, v in locked.tables.items() if t.startswith("agg_")}
+    assert len(frozen) == 3
+    queries = Aggregates(settings, published_trial).queries(frozen)
+    with psycopg.connect(published_trial.url()) as conn:
+        conn.execute(f"set local role {Role.OWNER}")
+        for table in frozen:
+            locks._recompute(conn, "lock_12m_lock", table, queries[table])
+            assert conn.execute(locks.checksum_sql("lock_12m_lock", table)).fetchone() == frozen[table], table
+        conn.rollback()
+    for table, (shown, again) in counted(published_trial, "lock_12m_lock").items():
+        assert shown == again and len(shown) > 2, table  # the independent count agrees
+
+
+def test_an_erasure_amends_the_lock_and_is_recorded(
+    settings: Settings, published_trial: Warehouse, locked: locks.Lock
+) -> None:
+    from outcomes.warehouse.erasures import Aggregates
+
     with psycopg.connect(published_trial.url()) as conn:
         (participant,) = conn.execute(
             "select participant_id from lock_12m_lock.dim_participants order by participant_id limit 1"
         ).fetchone()  # type: ignore[misc]
         conn.execute("insert into pending.erasure_queue (participant_id) values (%s)", (participant,))
+    before = counted(published_trial, "lock_12m_lock")
+
+    aggregates = Aggregates(settings, published_trial)
     try:
         held = len(locks.list_locks(published_trial))  # every lock holds them (12m-lock, tampered)
-        removed = locks.apply_erasures(published_trial, "b-test-locks")
+        with pytest.raises(locks.LockError, match="need recomputing"):
+            locks.apply_erasures(published_trial)  # not without its aggregates' SQL
+        # without a build: the locks only (a build would also clean and recount the history,
+        # which this module's trial shares with other tests)
+        removed = locks.apply_erasures(published_trial, aggregates=aggregates)
         assert removed == held * (1 + 25 + 5 + 4)  # the person, 25 months, 5 horizons, 4 time points
-        assert locks.apply_erasures(published_trial) == 0  # applied once
-        # an erasure queued while the build ran is not the build's to close: it waits for the next
+        assert locks.apply_erasures(published_trial, aggregates=aggregates) == 0  # applied once
+        # the build that claimed it closes it; an erasure queued while the build ran waits
         with psycopg.connect(published_trial.url()) as conn:
+            conn.execute(
+                "update pending.erasure_queue set claimed_by = 'b-test-locks' where participant_id = %s",
+                (participant,),
+            )
             conn.execute("insert into pending.erasure_queue (participant_id) values ('test-later')")
-        assert locks.close_erasures(published_trial, "b-test-locks") == 1  # claimed by that build
+        assert locks.close_erasures(published_trial, "b-test-locks", aggregates) == 1
         with psycopg.connect(published_trial.url()) as conn:
             left = conn.execute("select participant_id, claimed_by from pending.erasure_queue").fetchall()
         assert left == [("test-later", None)]
@@ -138,13 +211,68 @@ def test_an_erasure_amends_the_lock_and_is_recorded(published_trial: Warehouse, 
         )
     assert left == (0,)
     assert amendments == [
+        ("agg_consort_flow", "erasure", 0),  # recomputed: one fewer randomised in their arm
+        ("agg_employment_rates", "erasure", 0),
+        ("agg_prom_trajectories", "erasure", 0),
         ("dim_participants", "erasure", 1),
         ("fct_employment_outcomes", "erasure", 5),
         ("fct_participant_months", "erasure", 25),
         ("fct_prom_scores", "erasure", 4),
     ]
+    after = counted(published_trial, "lock_12m_lock")
+    for table, (shown, again) in after.items():
+        assert shown == again, table  # the aggregates count the rows left, without them
+        assert shown != before[table][0], table  # and they counted them before
     assert participant not in text  # the amendment says that, never whom
     assert all(c.ok for c in locks.verify(published_trial, "12m-lock"))  # the manifest follows
+
+
+def test_an_aggregate_that_does_not_recompute_to_what_was_frozen_is_emptied(
+    settings: Settings, published_trial: Warehouse, locked: locks.Lock
+) -> None:
+    """A lock whose rows were altered after it was made (or whose aggregate's rule changed since):
+    today's rule no longer gives back its frozen rates, so an erasure empties them rather than
+    keep a number that counted the erased participant or one of another rule; the amendment
+    records the table as found. The aggregates that still recompute are recomputed."""
+    from outcomes.warehouse.erasures import Aggregates
+
+    lock = locks.create(published_trial, "rule-changed")
+    with psycopg.connect(published_trial.url()) as conn:  # a superuser who disables the guard
+        conn.execute("alter table lock_rule_changed.fct_employment_outcomes disable trigger user")
+        conn.execute(
+            "update lock_rule_changed.fct_employment_outcomes "
+            "set is_employed_within = not is_employed_within "
+            "where (participant_id, horizon_months) = (select participant_id, horizon_months "
+            "from lock_rule_changed.fct_employment_outcomes where is_employed_within is not null "
+            "order by participant_id, horizon_months limit 1)"
+        )
+        conn.execute("alter table lock_rule_changed.fct_employment_outcomes enable trigger user")
+        (participant,) = conn.execute(
+            "select participant_id from lock_rule_changed.dim_participants "
+            "order by participant_id desc limit 1"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute("insert into pending.erasure_queue (participant_id) values (%s)", (participant,))
+    try:
+        assert locks.apply_erasures(published_trial, aggregates=Aggregates(settings, published_trial)) > 0
+    finally:
+        with psycopg.connect(published_trial.url()) as conn:
+            conn.execute("delete from pending.erasure_queue where participant_id = %s", (participant,))
+    with psycopg.connect(published_trial.url()) as conn:
+        rates = conn.execute("select count(*) from lock_rule_changed.agg_employment_rates").fetchone()
+        scores = conn.execute("select count(*) from lock_rule_changed.agg_prom_trajectories").fetchone()
+        amended = {
+            table: (rows, before)
+            for table, rows, before in conn.execute(
+                "select table_name, rows_removed, checksum_before from meta.lock_amendments "
+                "where name = 'rule-changed'"
+            ).fetchall()
+        }
+    assert rates == (0,) and scores is not None and scores[0] > 0
+    assert lock.tables["agg_employment_rates"][0] == 15 and amended["agg_employment_rates"][0] == 15
+    assert amended["agg_consort_flow"][0] == 0  # recomputed: the altered value is not one it counts
+    # the record shows the lock as found: not as it was frozen
+    assert amended["fct_employment_outcomes"][1] != lock.tables["fct_employment_outcomes"][1]
+    assert amended["dim_participants"][1] == lock.tables["dim_participants"][1]
 
 
 def test_the_dashboard_shows_the_lock_beside_today(

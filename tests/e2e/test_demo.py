@@ -224,6 +224,101 @@ def test_backfill_publishes_the_marts_as_of_an_earlier_day_with_its_own_dashboar
     assert refused.returncode == 2 and "is in the future" in refused.stdout + refused.stderr
 
 
+#: Whom the erasure below erased (participant ID and pseudonym), for the scan after it.
+ERASED: dict[str, str] = {}
+
+
+def test_an_erasure_reaches_the_lock_the_history_and_the_dashboards(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    """After the runs above (a published build, a blocked one, a backfill: their logs, XComs, gate
+    results, Data Docs and dashboards) and a lock: the trial's next extract says one randomised
+    participant withdrew consent. `outcomes run` applies it and builds; after it the lock is
+    amended, the dashboards rendered before are gone and today's is rendered without them, and
+    an auditor reads which stores were cleaned. The test after this one scans the dumps and every
+    file for their participant ID and pseudonym."""
+    import csv
+    import datetime as dt
+
+    from support.deliveries import write_delivery
+
+    from outcomes.dashboard.snapshots import latest, list_snapshots
+    from outcomes.ingest.landing import complete_deliveries
+    from outcomes.ingest.pseudonym import KEY_FILE_ENV, ensure_demo_key, pseudonymiser
+
+    env = {**os.environ, KEY_FILE_ENV: str(ensure_demo_key(settings.home))}  # the demo's own key
+    locked = subprocess.run(
+        [OUTCOMES, "lock", "create", "before-erasure"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    landing = Path(settings.landing)
+    latest_delivery = complete_deliveries(landing, "trial")[-1]
+    with open(Path(str(latest_delivery)) / "enrolment.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    # one of the RCT's (one of the pilot's 8 moves a rate past the gate's drift bound)
+    erased = next(r for r in rows if r.get("randomised_on") and r["study"] == "RCT")
+    ERASED["participant ID"] = erased["participant_id"]
+    ERASED["pseudonym"] = pseudonymiser(env)(erased["fnr"])
+    dump = _dump(warehouse, warehouse.database)
+    assert len(_whom(dump)) == 2, "the scan cannot see the participant before the erasure"
+    before = list_snapshots(settings)
+    assert len({s.build_id for s in before}) > 1  # the demo's builds and the backfill's
+
+    after_latest = dt.datetime.strptime(latest_delivery.name[:14], "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
+    at = max(dt.datetime.now(dt.UTC), after_latest + dt.timedelta(minutes=1))
+    extract = [{**r, "erase": "true"} if r is erased else r for r in rows]
+    write_delivery(landing, "trial", at.strftime("%Y%m%dT%H%MZ"), {"enrolment.csv": extract})
+    done = subprocess.run(
+        [OUTCOMES, "run", "--landing", str(landing)], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    with psycopg.connect(warehouse.url()) as conn:
+        build = conn.execute(
+            "select build_id from meta.published_builds order by published_at desc limit 1"
+        ).fetchone()
+        conn.execute("set role outcomes_analyst")  # what an auditor reads: never whom
+        swept = conn.execute(
+            "select step, store, participants, removed, unit from meta.erasure_sweeps order by sweep_id"
+        ).fetchall()
+        amended = conn.execute(
+            "select sum(rows_removed) from meta.lock_amendments where name = 'before-erasure'"
+        ).fetchone()
+    assert build is not None
+    stores = {(step, store): (n, removed, unit) for step, store, n, removed, unit in swept}
+    assert set(stores) == {
+        ("delivery", "raw"),
+        ("delivery", "pending"),
+        ("delivery", "quarantine"),
+        ("build", "locks"),
+        ("build", "history"),
+        ("build", "history_aggregates"),
+        ("build", "dashboards"),
+        ("build", "queue"),
+    }
+    assert all(n == 1 for n, _, _ in stores.values())
+    assert len(swept) == len(stores)  # one record per store and step
+    assert stores["delivery", "raw"][1] > 0 and stores["build", "history"][1] > 0
+    assert stores["build", "history_aggregates"][1] > 0  # versions counted again without them
+    assert amended is not None and stores["build", "locks"][1] == amended[0] > 0
+    removed = 2 * len(before)  # each snapshot of before: its page and its sidecar
+    assert stores["build", "dashboards"][1:] == (removed, "files")
+    now = list_snapshots(settings)
+    assert {s.build_id for s in now} == {build[0]} and latest(settings) in {s.path for s in now}
+    assert not _whom(_dump(warehouse, warehouse.database))
+
+
+def _whom(text: bytes) -> list[str]:
+    """What of the erased participant ``text`` holds, by name, never the value."""
+    import re
+
+    found = []
+    for what, value in ERASED.items():
+        if re.search(rb"(?<![A-Za-z0-9])" + re.escape(value.encode()) + rb"(?![0-9A-Za-z])", text):
+            found.append(f"the erased participant's {what}")
+    return found
+
+
 #: Files under OUTCOMES_HOME that hold a secret by design (the key, Airflow's own configuration and
 #: its generated admin password) or are not the warehouse's to clean (the landing zone, the database's
 #: storage, scanned below as a dump).
@@ -279,10 +374,11 @@ def _dump(warehouse: Warehouse, database: str) -> bytes:
 def test_no_secret_and_no_fnr_in_logs_xcoms_files_or_databases_after_the_runs(
     settings: Settings, warehouse: Warehouse
 ) -> None:
-    """After the runs above (the demo, a run the gate blocked, a backfill): no fnr and no secret
-    in any file under OUTCOMES_HOME (task, dbt and gate logs, the embedded server's log, Data
-    Docs, dashboards, the alerts log, caches), in a dump of the warehouse, or in a dump of
-    Airflow's metadata database (its XComs, task instances, DAG runs and their configuration)."""
+    """After the runs above (the demo, a run the gate blocked, a backfill, an erasure): no fnr, no
+    secret and nothing of the erased participant in any file under OUTCOMES_HOME (task, dbt and
+    gate logs, the embedded server's log, Data Docs, dashboards, the alerts log, caches), in a
+    dump of the warehouse, or in a dump of Airflow's metadata database (its XComs, task instances,
+    DAG runs and their configuration)."""
     from support.traces import delivered_in, fnrs_in
 
     landing = Path(settings.landing)
@@ -293,12 +389,14 @@ def test_no_secret_and_no_fnr_in_logs_xcoms_files_or_databases_after_the_runs(
     secrets_ = _secrets_in_effect(settings, warehouse)
     assert {"the pseudonymisation key", "Airflow's Fernet key", "Airflow's JWT secret"} <= set(secrets_)
 
+    assert ERASED, "the erasure test above did not run"
+
     def leaks(text: bytes) -> list[str]:
-        """Any fnr (shaped like one, or one delivered, however written) and any secret: by name,
-        never the value."""
+        """Any fnr (shaped like one, or one delivered, however written), any secret, and the
+        erased participant's ID or pseudonym: by name, never the value."""
         numbers = fnrs_in(text) | delivered_in(text, delivered)
         found = [f"an fnr ({number[:4]}...)" for number in sorted(numbers)]
-        return found + [what for what, value in secrets_.items() if value.encode() in text]
+        return found + [what for what, value in secrets_.items() if value.encode() in text] + _whom(text)
 
     left_out = {settings.home / name for name in SECRET_STORES}
     scanned, leaked = 0, {}

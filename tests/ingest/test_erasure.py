@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from support.deliveries import enrolment_row, prom_rows, spell_row, write_delivery
+from support.deliveries import contract_header, csv_bytes, enrolment_row, prom_rows, spell_row, write_delivery
 from support.traces import tables_holding
 
 from outcomes.ingest.erasure import tombstone
@@ -99,8 +99,16 @@ def test_an_erasure_removes_every_trace_and_keeps_the_books(
             "jobs.csv": [job("ERA-001", "ERA-001-J1"), job("ERA-002", "ERA-002-J1")],
         },
     )
+    # a delivery that lost its header line: the first data row is read as the header, the whole
+    # file is quarantined with its rows kept under those values as names
+    headless = csv_bytes(
+        contract_header("jobs.csv"), [job("ERA-002", "ERA-002-J3"), job("ERA-001", "ERA-001-J3")]
+    ).split(b"\n", 1)[1]
+    lost = apply("employment", "20250417T0400Z-41", {"jobs.csv": headless})  # type: ignore[dict-item]
+    assert lost.status == "quarantined"  # type: ignore[attr-defined]
     pseudonym = PSEUDONYMISE(enrolment[0]["fnr"])
     assert traces(warehouse, "ERA-001", pseudonym)  # they are there before
+    assert "ERA-002" not in str(lost)  # the header it read names nobody in the ledger
 
     erase = [enrolment_row("ERA-001", ERASED, erase="true"), enrolment_row("ERA-002", KEPT)]
     outcome = apply("trial", "20250420T0100Z-41", {"enrolment.csv": erase})

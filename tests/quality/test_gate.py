@@ -158,7 +158,15 @@ def test_breaking_an_error_level_expectation_blocks_the_publish(
     before = marts_fingerprint(gated)
     with psycopg.connect(gated.url(), autocommit=True) as conn:
         conn.execute("set role outcomes_owner")
+        participants = {
+            row[0]
+            for row in conn.execute(
+                f"select participant_id from {C}.dim_participants "
+                f"union select participant_id from {PUBLISHED}.dim_participants"
+            )
+        }
         assert conn.execute(BREAKS[expectation]).rowcount != 0, "the break changed nothing"
+    started = time.time()
     report = run_gate(
         settings, gated, build_id=new_build_id(), as_of=UNTIL, datasets=[dataset_of(expectation)]
     )
@@ -168,6 +176,12 @@ def test_breaking_an_error_level_expectation_blocks_the_publish(
     assert report.status == "blocked"
     assert failed[expectation].observed not in {"0", "n/a", ""}
     assert expectation in report.message() and failed[expectation].observed in report.message()
+    # whom a violation is about never leaves the rows: not in the message (the task log, the
+    # alert, meta.gate_results), nor in the results and Data Docs GX wrote for this run
+    written = [p for p in settings.gx_dir.rglob("*") if p.is_file() and p.stat().st_mtime >= started - 1]
+    assert written, "GX wrote nothing for this run"
+    for text in [report.message(), *(p.read_text(errors="replace") for p in written)]:
+        assert not [pid for pid in participants if pid in text], expectation
     with pytest.raises(PublishError):
         publish(gated, build_id=report.build_id, as_of=UNTIL, gate_result=report.status, gate_summary={})
     assert marts_fingerprint(gated) == before
@@ -407,3 +421,34 @@ def test_the_gate_keeps_data_docs_and_its_results(gated: Warehouse, settings: Se
             "select severity, count(*) from meta.gate_results where build_id = %s group by 1", (run[0],)
         ).fetchall()
     assert sum(n for _, n in rows) == run[2] and {s for s, _ in rows} == {"error", "warn"}
+
+
+def test_a_check_whose_rows_say_whom_keeps_only_that_they_were_withheld(
+    gated: Warehouse, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A suite whose violation rows carry participant IDs (a check written carelessly): the gate
+    still reports the count and the other columns, never the IDs."""
+    import dataclasses
+
+    from outcomes.quality.gate import new_build_id, run_gate
+    from outcomes.quality.suite import WITHHELD
+
+    project = tmp_path_factory.mktemp("careless-suite")
+    (project / "expectations").mkdir()
+    (project / "expectations" / "careless.py").write_text(
+        "from outcomes.quality.suite import Dataset, no_violations\n\n"
+        "def build(gate):\n"
+        "    return Dataset(name='careless', table='dim_participants', expectations=[no_violations(\n"
+        "        'careless.every_participant', 'select participant_id, study from {batch}',\n"
+        "        severity='error', description='lists every participant')])\n"
+    )
+    restore_candidate(gated)
+    with psycopg.connect(gated.url()) as conn:
+        participants = {row[0] for row in conn.execute(f"select participant_id from {C}.dim_participants")}
+    report = run_gate(
+        dataclasses.replace(settings, project_dir=project), gated, build_id=new_build_id(), as_of=UNTIL
+    )
+    (outcome,) = report.outcomes
+    assert not outcome.success and outcome.observed.startswith(f"{len(participants)} row(s): ")
+    assert WITHHELD in outcome.observed and '"study": "' in outcome.observed
+    assert not [pid for pid in participants if pid in outcome.observed + report.message()]

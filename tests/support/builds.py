@@ -23,12 +23,15 @@ def build_gate_publish(
     *,
     drift_reason: str | None = None,
     snapshot: bool = True,
+    build_id: str | None = None,
 ) -> GateReport:
     """dbt build into the candidate, the whole gate, and the publish; fails the test if blocked."""
     prepare_candidate(warehouse)
     built = run_dbt(settings, warehouse, ["build"], as_of=as_of)
     assert built.success, built.failures
-    report = run_gate(settings, warehouse, build_id=new_build_id(), as_of=as_of, drift_reason=drift_reason)
+    report = run_gate(
+        settings, warehouse, build_id=build_id or new_build_id(), as_of=as_of, drift_reason=drift_reason
+    )
     record(warehouse, report)
     assert report.status != "blocked", report.message()
     publish(

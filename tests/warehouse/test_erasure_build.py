@@ -9,6 +9,7 @@ participant's ID or pseudonym, the queue included, and the register holds tombst
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,13 @@ from support.builds import PUBLISHED_AS_OF, build_gate_publish, published_scratc
 from support.deliveries import write_delivery
 from support.traces import tables_holding
 
-from outcomes.dashboard import tasks
+from outcomes.dashboard import snapshots, tasks
 from outcomes.demo.sources import generate_sources
 from outcomes.ingest.landing import complete_deliveries
 from outcomes.ingest.loader import apply_delivery
 from outcomes.ingest.pseudonym import Pseudonymiser
-from outcomes.settings import Settings
+from outcomes.quality.gate import new_build_id
+from outcomes.settings import Settings, load_settings
 from outcomes.warehouse import locks
 from outcomes.warehouse.connection import Warehouse
 
@@ -45,15 +47,36 @@ def trial(
 
 
 def test_an_erasure_leaves_no_trace_after_the_build(
-    settings: Settings, trial: tuple[Warehouse, Path]
+    settings: Settings, trial: tuple[Warehouse, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warehouse, landing = trial
+    monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path))  # the dashboards of this test alone
+    # history over three builds (as of the day, ten days before, the day again): rates that moved
+    # have three versions
+    for day, night in ((PUBLISHED_AS_OF - dt.timedelta(days=10), 2), (PUBLISHED_AS_OF, 3)):
+        build_gate_publish(settings, warehouse, day, drift_reason=f"erasure test: night {night}")
     locks.create(warehouse, "before-erasure", note="holds the participant")
+    tasks.refresh_dashboard(warehouse)  # a snapshot whose numbers count the participant
+    tasks.refresh_dashboard(warehouse)
     latest = complete_deliveries(landing, "trial")[-1]
     with open(Path(str(latest)) / "enrolment.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    # one of the RCT's 58: one of the pilot's 8 moves a rate past the gate's drift bound (10 points)
-    erased = next(r for r in rows if r.get("randomised_on") and r["study"] == "RCT")
+    # one of the RCT's 58 (one of the pilot's 8 moves a rate past the gate's drift bound, 10
+    # points), whose outcome moved between the nights
+    with psycopg.connect(warehouse.url()) as conn:
+        versions = dict(
+            conn.execute(
+                "select participant_id, count(*) from history.fct_employment_outcomes group by 1"
+            ).fetchall()
+        )
+    erased = max(
+        (r for r in rows if r.get("randomised_on") and r["study"] == "RCT"),
+        key=lambda r: (versions.get(r["participant_id"], 0), r["participant_id"]),
+    )
+    assert versions[erased["participant_id"]] > 5  # more than one version of a horizon
+    agreeing, _ = history_counts(warehouse)
+    assert agreeing  # the history's aggregates count the rows beside them, build by build
+    assert not history_counts(warehouse, without=erased["participant_id"])[0]  # and they counted them
     participant_id, pseudonym = erased["participant_id"], PSEUDONYMISE(erased["fnr"])
     assert (
         len(tables_holding(warehouse, [participant_id, pseudonym])) > 5
@@ -71,13 +94,47 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     left = tables_holding(warehouse, [participant_id, pseudonym])
     assert "pending.erasure_queue" in left and "history.fct_employment_outcomes" in left  # until the build
 
-    build = "b-erasure-test"
+    build = new_build_id()
     amended = tasks.amend_locks(build, warehouse)
     assert amended > 0
-    build_gate_publish(settings, warehouse, PUBLISHED_AS_OF)  # dbt, gate, publish, history snapshot
+    # dbt, gate, publish, history snapshot, dashboard: the DAG's order
+    build_gate_publish(settings, warehouse, PUBLISHED_AS_OF, build_id=build)
+    assert snapshots.list_snapshots(load_settings())[0].build_id != build
+    tasks.refresh_dashboard(warehouse)
     assert tasks.close_erasures(build, warehouse) == 1
 
     assert tables_holding(warehouse, [participant_id, pseudonym]) == []
+    # every build's aggregates in the history are counted without them, and no version is left
+    # that only they made
+    agreeing, builds = history_counts(warehouse)
+    assert agreeing and builds == 4  # the fixture's, the two nights' and the erasure's
+    # the dashboards of before (their numbers counted the participant) are gone; today's is there
+    left = snapshots.list_snapshots(load_settings())
+    assert [s.build_id for s in left] == [build] and snapshots.latest(load_settings()) == left[0].path
+    assert sorted(p.name for p in (tmp_path / "dashboards").iterdir()) == sorted(
+        [left[0].name, Path(left[0].name).with_suffix(".json").name, "latest.html"]
+    )
+    with psycopg.connect(warehouse.url()) as conn:
+        conn.execute("set role outcomes_analyst")  # an auditor reads the record, never whom
+        swept = conn.execute(
+            "select step, reference, participants, store, removed, unit from meta.erasure_sweeps "
+            "order by sweep_id"
+        ).fetchall()
+    delivered = [s for s in swept if s[0] == "delivery"]
+    assert [(s[1], s[2], s[3]) for s in delivered] == [
+        ("trial/20261121T2300Z-77", 1, store) for store in ("raw", "pending", "quarantine")
+    ]
+    assert delivered[0][4] > 0  # the raw rows about them
+    built = {s[3]: (s[1], s[2], s[4], s[5]) for s in swept if s[0] == "build"}
+    assert built == {
+        "locks": (build, 1, amended, "rows"),
+        "history": (build, 1, built["history"][2], "rows"),
+        "dashboards": (build, 1, 4, "files"),  # two snapshots of before, each a page and its sidecar
+        "history_aggregates": (build, 1, built["history_aggregates"][2], "rows"),  # versions rewritten
+        "queue": (build, 1, 1, "rows"),  # closed
+    }
+    assert built["history_aggregates"][2] > 0
+    assert built["history"][2] > 0
     with psycopg.connect(warehouse.url()) as conn:
         tombstones = conn.execute("select count(*) from pending.erasure_tombstones").fetchone()
         amendments = conn.execute(
@@ -87,3 +144,45 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     assert tombstones == (2,)  # their pseudonym's and their participant ID's
     assert amendments == (amended,)  # the lock records the amendment, with counts
     assert marts == (before[0] - 1,)  # the others are all there
+
+
+def history_counts(warehouse: Warehouse, without: str | None = None) -> tuple[bool, int]:
+    """Whether, at every published build's moment (the next publish; now for the last), the
+    counts of ``history.agg_employment_rates`` equal the counts of
+    ``history.fct_employment_outcomes`` (without the participant ``without``), counted here
+    independently of the dbt models; and how many builds were checked. Also that no key has two
+    versions in a row with the same values, nor overlapping ones."""
+    valid = "dbt_valid_from < %(at)s and (dbt_valid_to is null or dbt_valid_to >= %(at)s)"
+    with psycopg.connect(warehouse.url()) as conn:
+        published = [
+            r[0] for r in conn.execute("select published_at::timestamp from meta.published_builds order by 1")
+        ]
+        moments = [*published[1:], "infinity"]
+        agreeing = True
+        for at in moments:
+            shown = conn.execute(
+                "select study, arm, horizon_months, n_randomised, n_known, n_employed "
+                f"from history.agg_employment_rates where {valid}",
+                {"at": at},
+            ).fetchall()
+            counted = conn.execute(
+                "select study, arm, horizon_months, count(*), count(is_employed_within), "
+                "count(*) filter (where is_employed_within) from history.fct_employment_outcomes "
+                f"where {valid} and participant_id is distinct from %(without)s group by 1, 2, 3",
+                {"at": at, "without": without},
+            ).fetchall()
+            agreeing = agreeing and set(shown) == set(counted) and len(shown) == 15
+        versions = conn.execute(
+            """
+            select n_randomised, n_known, n_employed, dbt_valid_from, lag(dbt_valid_to) over w,
+                   lag(n_randomised) over w, lag(n_known) over w, lag(n_employed) over w
+            from history.agg_employment_rates
+            window w as (partition by study, arm, horizon_months order by dbt_valid_from)
+            """
+        ).fetchall()
+    assert len(versions) > 15  # some rates moved between the builds
+    for row in versions:
+        valid_from, before_to = row[3], row[4]
+        assert before_to is None or before_to <= valid_from  # no overlap
+        assert row[5] is None or row[5:8] != row[0:3]  # no version that changes nothing
+    return agreeing, len(moments)

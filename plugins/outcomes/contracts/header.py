@@ -3,7 +3,7 @@ value, detail) for the checker to report, a wide header's counted rather than li
 
 from __future__ import annotations
 
-from outcomes.contracts.report import looks_like_fnr
+from outcomes.contracts.report import looks_identifying
 from outcomes.contracts.spec import FileSpec
 
 
@@ -16,7 +16,7 @@ def header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str |
     seen: set[str] = set()
     for h in header:
         if h in seen:
-            shown = "a redacted name" if looks_like_fnr(h) else repr(h)
+            shown = "a redacted name" if looks_identifying(h) else repr(h)
             problems.append(("header_duplicate_column", h, h, f"names column {shown} twice"))
         seen.add(h)
     missing = [c for c in expected if c not in seen]
@@ -26,14 +26,14 @@ def header_problems(header: list[str], fspec: FileSpec) -> list[tuple[str, str |
         if close:
             extra.remove(h)
             missing.remove(close[0])
-            shown = "a redacted name" if looks_like_fnr(h) else repr(h)
+            shown = "a redacted name" if looks_identifying(h) else repr(h)
             problems.append(
                 ("header_misspelt_column", close[0], h, f"has {shown} where the contract has {close[0]!r}")
             )
     for c in missing:
         problems.append(("header_missing_column", c, None, f"lacks column {c!r}"))
     for h in extra:
-        shown = "a redacted name" if looks_like_fnr(h) else repr(h)
+        shown = "a redacted name" if looks_identifying(h) else repr(h)
         problems.append(("header_extra_column", h, h, f"has column {shown}, which is not in the contract"))
     return _named_at_most(problems, HEADER_PROBLEMS_NAMED)
 
@@ -62,7 +62,7 @@ def _named_at_most(
             rest.setdefault(rule, []).append(column)
     for rule, columns in rest.items():
         first = columns[0]
-        shown = "a redacted name" if looks_like_fnr(first) else repr(first)
+        shown = "a redacted name" if looks_identifying(first) else repr(first)
         kept.append(
             (
                 rule,

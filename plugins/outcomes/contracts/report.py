@@ -1,11 +1,12 @@
 """What a contract check finds: violations, the manifest as read, the delivery's report, and the
 wording of every message (file, line, column and rule; never an fnr, nor a value that looks like
-one).
+one, nor a participant ID).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 
 # A value that looks like an fnr (11 digits, perhaps split 6 + 5) is never echoed.
 _FNR_LIKE = re.compile(r"\d{6}\s?\d{5}")
+
+#: Columns whose values say whom a row is about: never echoed in a message. A message names the
+#: file, line and column instead, so no log, alert, XCom or ledger row holds a person's identifier
+#: (and an erasure has nothing to chase outside the rows themselves).
+IDENTIFYING_COLUMNS = frozenset({"fnr", "participant_id"})
 
 
 # --- results -------------------------------------------------------------------------------
@@ -122,6 +128,25 @@ def looks_like_fnr(value: str) -> bool:
     return _FNR_LIKE.search(value) is not None
 
 
+@functools.cache
+def _participant_like() -> re.Pattern[str]:
+    """The trial's participant ID as the contract's rule on ``enrolment.csv`` states it, found
+    anywhere in a text (a job ID made from one, a data row read as a header)."""
+    from outcomes.contracts.spec import load_contract
+
+    for column in load_contract().file("trial", "enrolment.csv").columns:
+        if column.name == "participant_id":
+            for rule in column.rules:
+                if rule.kind == "regex":
+                    return re.compile(str(getattr(rule, "pattern", "")).removeprefix("^").removesuffix("$"))
+    raise LookupError("the contract has no regex rule on the trial's participant_id")
+
+
+def looks_identifying(value: str) -> bool:
+    """True when ``value`` holds an fnr's shape or a participant ID: never shown or stored."""
+    return looks_like_fnr(value) or _participant_like().search(value) is not None
+
+
 def _make_violation(
     source: str,
     delivery_id: str,
@@ -136,12 +161,13 @@ def _make_violation(
 ) -> Violation:
     """A violation whose message is ``<where>: <value> <detail> (rule: <rule>)``.
 
-    The value is redacted (and ``value`` None) when ``redact`` is set or it looks like an fnr.
+    The value is redacted (and ``value`` None) when ``redact`` is set or it holds an fnr's shape
+    or a participant ID.
     """
     value: str | None = raw
     if raw is None or raw == "":
         shown = "(empty)"
-    elif redact or looks_like_fnr(raw):
+    elif redact or looks_identifying(raw):
         shown = f"value redacted ({len(raw)} characters)"
         value = None
     else:
@@ -171,9 +197,9 @@ def _file_violation(
     value: str | None = None,
 ) -> Violation:
     """A whole-file or whole-delivery violation: ``<where>: <detail> (rule: <rule>)``."""
-    if value is not None and looks_like_fnr(value):
+    if value is not None and looks_identifying(value):
         value = None
-    if column is not None and looks_like_fnr(column):  # a header name can be data by mistake
+    if column is not None and looks_identifying(column):  # a header name can be data by mistake
         column = None
     where = _where(source, delivery_id, file, line, column)
     return Violation(

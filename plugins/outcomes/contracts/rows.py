@@ -10,7 +10,7 @@ from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from outcomes.contracts.fnr import has_valid_check_digits
-from outcomes.contracts.report import RowInvalid, Violation, _make_violation
+from outcomes.contracts.report import IDENTIFYING_COLUMNS, RowInvalid, Violation, _make_violation
 from outcomes.contracts.rules import (
     _compose,
     _constant_range,
@@ -77,7 +77,7 @@ class RowChecker:
         self._redacted: frozenset[str] = frozenset(
             c.name
             for c in self.spec.columns
-            if c.name == "fnr" or any(r.kind == "fnr_check_digits" for r in c.rules)
+            if c.name in IDENTIFYING_COLUMNS or any(r.kind == "fnr_check_digits" for r in c.rules)
         )
         cells: list[tuple[str, Cell | None, bool]] = []
         row_rules: list[RowRule] = []

@@ -138,3 +138,22 @@ def default_lock(warehouse: Any) -> str | None:
 
     locks = list_locks(warehouse)
     return locks[-1].name if locks else None
+
+
+def remove_earlier_builds(settings: Settings, build_id: str) -> int:
+    """Remove every snapshot not of ``build_id`` (its page and its sidecar); returns the files
+    removed. An erasure does this once its build has rendered the dashboard without the erased
+    people: a snapshot of before showed numbers that counted them, and set beside today's it
+    would tell what was theirs."""
+    current = latest(settings)
+    if current is None or (match := NAME.match(current.name)) is None or match.group(2) != build_id:
+        raise RuntimeError(f"the latest dashboard snapshot is not of build {build_id}: render it first")
+    removed = 0
+    for snapshot in list_snapshots(settings):
+        if snapshot.build_id == build_id:
+            continue
+        for path in (snapshot.path.with_suffix(".json"), snapshot.path):
+            if path.exists():
+                path.unlink()
+                removed += 1
+    return removed

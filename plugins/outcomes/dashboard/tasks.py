@@ -27,27 +27,63 @@ def refresh_dashboard(warehouse: Warehouse | None = None) -> dict[str, Any]:
     return {"snapshot": path.name}
 
 
+def _aggregates(settings: Any, warehouse: Warehouse) -> Any:
+    """The aggregate marts' rules for :func:`outcomes.warehouse.locks.apply_erasures`, compiled
+    by dbt only when a lock or the history holds an erased participant (a few seconds)."""
+    from outcomes.warehouse.erasures import Aggregates
+
+    return Aggregates(settings, warehouse)
+
+
 def amend_locks(build_id: str | None = None, warehouse: Warehouse | None = None) -> int:
     """Erasure outranks a lock: claim the queued erasures for this build, remove them from every
-    lock and record it."""
+    lock (whose aggregates are recomputed without them) and from the history (whose aggregates
+    are counted again), and record it. The aggregates' SQL is compiled first, outside the
+    transaction, and only when an erasure is queued."""
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import resolve
-    from outcomes.warehouse.locks import apply_erasures
+    from outcomes.warehouse.locks import apply_erasures, queued_erasures
 
-    removed = apply_erasures(warehouse or resolve(load_settings()), build_id)
+    settings = load_settings()
+    warehouse = warehouse or resolve(settings)
+    aggregates = _aggregates(settings, warehouse)
+    if queued_erasures(warehouse):
+        aggregates.prepare()
+    removed = apply_erasures(warehouse, build_id, aggregates)
     if removed:
         log.info("erasure: %d rows removed from database locks (meta.lock_amendments)", removed)
     return removed
 
 
 def close_erasures(build_id: str, warehouse: Warehouse | None = None) -> int:
-    """After the history snapshot: the erasures this build claimed are done everywhere it keeps
-    data, and leave the queue (a count in the log and the XCom, never whom)."""
+    """After the history snapshot and the dashboard: the erasures this build claimed are done
+    everywhere it keeps data. The dashboard snapshots rendered before it (their numbers counted
+    the erased people) are removed, and recorded at once; then the erasures leave the queue.
+    ``meta.erasure_sweeps`` records each store cleaned (a count in the log and the XCom, never
+    whom)."""
+    import psycopg
+
+    from outcomes.dashboard.snapshots import remove_earlier_builds
     from outcomes.settings import load_settings
-    from outcomes.warehouse.connection import resolve
+    from outcomes.warehouse.connection import Role, resolve
+    from outcomes.warehouse.erasures import record_sweeps
+    from outcomes.warehouse.locks import claimed_by
     from outcomes.warehouse.locks import close_erasures as close
 
-    closed = close(warehouse or resolve(load_settings()), build_id)
+    settings = load_settings()
+    warehouse = warehouse or resolve(settings)
+    aggregates = _aggregates(settings, warehouse)
+    claimed = claimed_by(warehouse, build_id)
+    if claimed:
+        aggregates.prepare()  # a lock made while the build ran is amended as the others were
+        removed = remove_earlier_builds(settings, build_id)
+        with psycopg.connect(warehouse.url()) as conn:  # recorded now: a retry finds nothing to remove
+            conn.execute(f"set local role {Role.OWNER}")
+            record_sweeps(conn, "build", build_id, claimed, {"dashboards": removed}, "files")
+        log.info("erasure: %d dashboard snapshot files of earlier builds removed", removed)
+    closed = close(warehouse, build_id, aggregates)
     if closed:
-        log.info("erasure: %d erased participants are gone from the locks and the history", closed)
+        log.info(
+            "erasure: %d erased participants are gone from the locks, the history and the dashboards", closed
+        )
     return closed

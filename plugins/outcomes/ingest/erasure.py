@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from outcomes.ingest.pending import _shift
 from outcomes.ingest.sinks import _Sink
 from outcomes.ingest.storage import FNR_KEYED, PSEUDONYM, _columns, raw_table
+from outcomes.warehouse.erasures import record_sweeps
 
 TOMBSTONES = "pending.erasure_tombstones"
 QUEUE = "pending.erasure_queue"
@@ -183,10 +184,13 @@ def _erasing_filter(names: list[str]) -> str | None:
     return " or ".join(parts) or None
 
 
-def purge_erased(conn: psycopg.Connection, contract: Contract) -> int:
+def purge_erased(conn: psycopg.Connection, contract: Contract, reference: str, participants: int) -> int:
     """Delete every stored row about the people just registered (raw, pending, quarantine), keeping
-    each delivery reconciled: the rows move to ``rows_purged``. Idempotent."""
+    each delivery reconciled: the rows move to ``rows_purged``; the delivery ``reference``
+    (``source/delivery``) that registered the ``participants`` records what each store lost in
+    ``meta.erasure_sweeps``. Idempotent."""
     total = 0
+    stores = {"raw": 0, "pending": 0, "quarantine": 0}
     for source, source_spec in contract.sources.items():
         for file, spec in source_spec.files.items():
             target = raw_table(source, file)
@@ -202,6 +206,7 @@ def purge_erased(conn: psycopg.Connection, contract: Contract) -> int:
                     select delivery_id, count(*) from removed group by delivery_id order by delivery_id
                     """
                 ).fetchall()
+                stores[schema] += sum(int(n) for _, n in removed)
                 total += _shift(conn, source, [(d, int(n)) for d, n in removed], column, REASON)
     removed_rows = conn.execute(
         f"""
@@ -209,13 +214,21 @@ def purge_erased(conn: psycopg.Connection, contract: Contract) -> int:
             delete from quarantine.rows
             where record->>'{PSEUDONYM}' in (select {PSEUDONYM} from {ERASING})
                or record->>'participant_id' in (select participant_id from {ERASING})
+               -- a row kept under other names (a file whose header was a data row): any field
+               or exists (
+                   select 1 from jsonb_each_text(record) as field
+                   where field.value in (select {PSEUDONYM} from {ERASING})
+                      or field.value in (select participant_id from {ERASING})
+               )
             returning source, delivery_id, released
         )
-        select source, delivery_id, count(*) filter (where not released) from removed
+        select source, delivery_id, count(*) filter (where not released), count(*) from removed
         group by source, delivery_id order by source, delivery_id
         """
     ).fetchall()
-    for source, delivery_id, n in removed_rows:
+    for source, delivery_id, n, deleted in removed_rows:
+        stores["quarantine"] += int(deleted)
         if n:
             total += _shift(conn, source, [(delivery_id, int(n))], "rows_quarantined", REASON)
+    record_sweeps(conn, "delivery", reference, participants, stores)
     return total

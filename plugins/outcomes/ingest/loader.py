@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from outcomes.contracts import Violation, check_delivery, load_contract
 from outcomes.contracts.check import escapes
-from outcomes.contracts.report import looks_like_fnr
+from outcomes.contracts.report import looks_identifying
 from outcomes.contracts.spec import Contract, FileSpec
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _apply_rows(
         except _rejected() as error:
             counts = _Counts(received=counts.received, purged=counts.purged)
             detail = str(error).strip().splitlines()[0]
-            detail = "a value" if looks_like_fnr(detail) else detail
+            detail = "a value" if looks_identifying(detail) else detail
             problems.append(
                 _delivery_problem(
                     source,
@@ -340,7 +340,7 @@ def _load(
     )
     if source == "trial":
         if counts.erased:
-            removed = purge_erased(conn, contract)
+            removed = purge_erased(conn, contract, f"{source}/{delivery_id}", counts.erased)
             event(
                 conn,
                 source,
@@ -453,7 +453,7 @@ def release_delivery(
             if counts.erased:
                 # Deletes the stored rows about them, this delivery's quarantined rows included,
                 # and accounts for them; then they must not be loaded from the temp table.
-                counts.purged += purge_erased(conn, contract)
+                counts.purged += purge_erased(conn, contract, f"{source}/{delivery_id}", counts.erased)
             drop_erased_incoming(conn, register, contract, source, {table})
             loaded, pending = _insert_valid(conn, source, delivery_id, file, spec, held_since)
             counts.loaded += loaded

@@ -77,6 +77,17 @@ class Dataset:
 
 #: The column :func:`no_violations` adds to a query's rows: how many rows the whole query has.
 COUNT_COLUMN = "gate_violation_count"
+#: Columns of a violation row that say whom it is about: their values are never kept (GX's stored
+#: results, ``meta.gate_results``, the task log, the alert), only that they were withheld; so is
+#: any text value that holds a participant ID or an fnr's shape, whatever its column.
+IDENTIFYING_COLUMNS = frozenset({"participant_id", "person_pseudonym", "fnr"})
+WITHHELD = "(withheld)"
+
+
+def _identifying(value: Any) -> bool:
+    from outcomes.contracts.report import looks_identifying
+
+    return isinstance(value, str) and looks_identifying(value)
 
 
 class ExpectNoViolations(UnexpectedRowsExpectation):
@@ -88,7 +99,8 @@ class ExpectNoViolations(UnexpectedRowsExpectation):
     :func:`no_violations`, it carries its own row count (:data:`COUNT_COLUMN`), and the first rows
     are kept. The queries of this project return summaries (counts, rates, table and column
     names), so those rows are the observed value a data engineer needs, never a row of
-    participant data.
+    participant data; should a query return a column that says whom a row is about
+    (:data:`IDENTIFYING_COLUMNS`), its values are withheld.
     """
 
     metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
@@ -105,7 +117,12 @@ class ExpectNoViolations(UnexpectedRowsExpectation):
         if count:
             result["result"]["details"] = {
                 "violations": [
-                    {k: v for k, v in dict(row).items() if k != COUNT_COLUMN} for row in rows[:EXAMPLE_ROWS]
+                    {
+                        k: WITHHELD if k in IDENTIFYING_COLUMNS or _identifying(v) else v
+                        for k, v in dict(row).items()
+                        if k != COUNT_COLUMN
+                    }
+                    for row in rows[:EXAMPLE_ROWS]
                 ]
             }
         return result

@@ -1,15 +1,16 @@
 """The ``build_outcomes`` DAG's shape, built here so ``dags/build_outcomes.py`` stays wiring.
 
-Write, audit, publish (docs/quality-gate.md): resolve_as_of -> start_build (a build id, an empty candidate
-schema) -> amend_locks (queued erasures reach the database locks) -> dbt (astronomer-cosmos, rendered
-from the parsed manifest: every model with its tests, the marts into ``marts_candidate``) ->
-quality_gate (the Great Expectations suites of ``expectations/``; fails the run, and so alerts,
-when an error-level expectation fails) -> publish (one transaction swaps the candidate in as
-``marts``, records ``meta.published_builds``, emits the ``published`` Asset) -> refresh_dashboard
-(a dated HTML snapshot of the published marts, made ``latest``) and snapshot_history (dbt
-snapshots of the published marts into ``history``, whose post-hook deletes the queued erasures) ->
-close_erasures (the erasures claimed by amend_locks leave the queue) and generate_docs (dbt docs of
-the published marts, served in the Airflow UI).
+Write, audit, publish (docs/quality-gate.md): resolve_as_of -> start_build (a build id, an empty
+candidate schema) -> amend_locks (queued erasures reach the database locks and the history) -> dbt
+(astronomer-cosmos, rendered from the parsed manifest: every model with its tests, the marts into
+``marts_candidate``) -> quality_gate (the Great Expectations suites of ``expectations/``; fails the
+run, and so alerts, when an error-level expectation fails) -> publish (one transaction swaps the
+candidate in as ``marts``, records ``meta.published_builds``, emits the ``published`` Asset) ->
+refresh_dashboard (a dated HTML snapshot of the published marts, made ``latest``) and
+snapshot_history (dbt snapshots of the published marts into ``history``, whose post-hook deletes the
+queued erasures again) -> close_erasures (after both: the dashboard snapshots rendered before an
+erasure are removed, and the erasures claimed by amend_locks leave the queue) and generate_docs (dbt
+docs of the published marts, served in the Airflow UI).
 
 Nothing here touches a database or imports dbt at parse time: Cosmos reads the manifest
 (``LoadMode.DBT_MANIFEST``), and the connection reaches dbt through the ``OUTCOMES_DBT_*``
@@ -125,20 +126,22 @@ def _manifest_ready(manifest: Path) -> bool:
 
 
 def _erasure_tasks(build_id: Any) -> tuple[Any, Any]:
-    """amend_locks (before dbt: the queued erasures, claimed for ``build_id``, leave every lock) and
-    close_erasures (after the history snapshot), in the DAG being defined."""
+    """amend_locks (before dbt: the queued erasures, claimed for ``build_id``, leave every lock and
+    the history) and close_erasures (after the history snapshot and the dashboard), in the DAG
+    being defined."""
 
     @task
     def amend_locks(build_id: str) -> int:
         """Erasure outranks a lock: the queued erasures, claimed for this build, leave every
-        lock (meta.lock_amendments)."""
+        lock (meta.lock_amendments) and the history (meta.erasure_sweeps)."""
         from outcomes.dashboard import tasks
 
         return tasks.amend_locks(build_id)
 
     @task
     def close_erasures(build_id: str) -> int:
-        """The erasures this build claimed are gone from the locks and the history: out of the queue."""
+        """The erasures this build claimed are gone from the locks, the history and the dashboards
+        (the snapshots of before removed): out of the queue."""
         from outcomes.dashboard import tasks
 
         return tasks.close_erasures(build_id)
@@ -341,8 +344,10 @@ def build_outcomes_dag(doc_md: str | None) -> DAG | None:
         published = publish(build_id, as_of, gate)  # type: ignore[arg-type]
         amended, closed = _erasure_tasks(build_id)
         as_of >> build_id >> amended >> dbt >> gate
-        published >> refresh_dashboard()  # beside the history: one failing never holds back the other
+        dashboard = refresh_dashboard()
+        published >> dashboard  # beside the history: one failing never holds back the other
         published >> snapshot_history >> docs_outdated() >> generate_docs
-        snapshot_history >> closed
+        # an erasure is closed once the history and the dashboard are rendered without them
+        [snapshot_history, dashboard] >> closed
 
     return build_outcomes()

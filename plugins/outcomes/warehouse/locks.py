@@ -11,21 +11,27 @@ never changes afterwards:
 - ``verify`` recomputes every checksum and compares it with the manifest.
 
 Erasure outranks the freeze: ``apply_erasures`` (run by every build, before dbt) claims the
-erasures the loader queued (``pending.erasure_queue``), deletes their rows from every lock, updates
-the manifest and records each change in ``meta.lock_amendments`` (table, rows removed, checksums
-before and after; never whom). The history snapshot's post-hook deletes them from ``history``, and
-``close_erasures`` then empties what the build claimed.
+erasures the loader queued (``pending.erasure_queue``), deletes their rows from every lock,
+recomputes the lock's aggregate marts from the rows left (the dbt models' own SQL,
+``outcomes.warehouse.erasures``), updates the manifest and records each change in
+``meta.lock_amendments`` (table, rows removed, checksums before and after; never whom). It deletes
+them from ``history`` too and counts the history's aggregates again without them (the snapshot's
+post-hook deletes any that come back). ``close_erasures`` then amends the locks made meanwhile and
+empties what the build claimed. ``meta.erasure_sweeps`` records each step's stores, with counts.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from outcomes.warehouse.connection import Role, Warehouse
+from outcomes.warehouse.erasures import Aggregates, history_plan, record_sweeps, recount_history
 from outcomes.warehouse.publish import PUBLISHED, schema_build_id, schema_tables
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -232,72 +238,256 @@ def verify(warehouse: Warehouse, name: str) -> list[TableCheck]:
 QUEUE = "pending.erasure_queue"
 
 
-def apply_erasures(warehouse: Warehouse, build_id: str | None = None) -> int:
-    """Delete queued erasures' rows from every lock, amend the manifests, record each change; with
-    ``build_id``, first claim every queued erasure for that build (:func:`close_erasures`).
-
-    Returns the number of rows removed (0 when nothing was held about an erased participant).
-    """
-    import psycopg
+def _erased(conn: Any, build_id: str | None) -> str:
+    """The participant IDs an erasure step acts on, as a subquery: those ``build_id`` claimed, or
+    (without one) the whole queue."""
     from psycopg import sql
 
-    removed_total = 0
+    if build_id is None:
+        return f"(select participant_id from {QUEUE})"
+    claimed = sql.SQL("(select participant_id from {} where claimed_by = {})").format(
+        sql.SQL(QUEUE), sql.Literal(build_id)
+    )
+    return claimed.as_string(conn)
+
+
+def apply_erasures(
+    warehouse: Warehouse, build_id: str | None = None, aggregates: Aggregates | None = None
+) -> int:
+    """Delete queued erasures' rows from every lock, recompute the lock's aggregate marts from
+    the rows left (by ``aggregates``, the dbt models' own SQL), amend the manifests, record each
+    change; with ``build_id``, first claim every queued erasure for that build
+    (:func:`close_erasures`), delete their rows from the history too, count the history's
+    aggregates again without them, and record what each store lost in ``meta.erasure_sweeps``.
+    One transaction: a failure leaves every lock and the history as they were.
+
+    Returns the number of rows removed from the locks (0 when nothing was held about an erased
+    participant).
+    """
+    import psycopg
+
     with psycopg.connect(warehouse.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
         if build_id is not None:
             conn.execute(f"update {QUEUE} set claimed_by = %s", (build_id,))
-        if conn.execute("select to_regclass('meta.locks')").fetchone() == (None,):
+        erased = _erased(conn, build_id)
+        claimed = conn.execute(f"select count(*) from {erased} as erased").fetchone()
+        participants = int(claimed[0]) if claimed else 0
+        if not participants:
             return 0
-        locks = conn.execute("select name, schema_name from meta.locks order by name").fetchall()
-        if not locks or conn.execute(f"select not exists (select 1 from {QUEUE})").fetchone() == (True,):
-            return 0
+        removed = _erase_from_locks(conn, erased, aggregates)
+        if build_id is None:
+            return removed
+        plan = history_plan(conn, erased)  # which builds' aggregates counted them, before they go
+        history = _erase_from(conn, "history", erased)
+        swept = {"locks": removed, "history": history}
+        if plan is not None:
+            if aggregates is None:
+                raise LockError("the history's aggregates need counting again, and no SQL was given")
+            swept["history_aggregates"] = recount_history(conn, plan, aggregates)
+        record_sweeps(conn, "build", build_id, participants, swept)
+        log.info("erasure: %d participants; %s (meta.erasure_sweeps)", participants, swept)
+        return removed
+
+
+def queued_erasures(warehouse: Warehouse) -> int:
+    """How many erasures wait in the queue for a build (claimed or not)."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url()) as conn:
+        conn.execute(f"set local role {Role.OWNER}")
+        row = conn.execute(f"select count(*) from {QUEUE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _erase_from(conn: Any, schema: str, erased: str) -> int:
+    """Delete the ``erased`` participants' rows from every table of ``schema`` keyed by participant."""
+    from psycopg import sql
+
+    deleted = 0
+    for (table,) in conn.execute(
+        """
+        select table_name from information_schema.columns
+        where table_schema = %s and column_name = 'participant_id' order by table_name
+        """,
+        (schema,),
+    ).fetchall():
+        deleted += conn.execute(
+            sql.SQL("delete from {} where participant_id in " + erased).format(sql.Identifier(schema, table))
+        ).rowcount
+    return deleted
+
+
+def _erase_from_locks(conn: Any, erased: str, aggregates: Aggregates | None) -> int:
+    """Delete the ``erased`` participants' rows from every lock that holds them and recompute
+    the lock's aggregates without them; returns the rows deleted from the row-level tables.
+
+    An aggregate is recomputed only when today's rule, run on the lock's rows as they are before
+    the deletion, gives back the aggregate as it was frozen (its checksum in the manifest). If it
+    does not (the rule changed since the lock, or the lock's rows were altered), the aggregate is
+    emptied instead: a lock never keeps a number that counted an erased participant, and never one
+    computed by another rule than the one it was frozen with. Either way the amendment records the
+    table's checksum before (as found) and after."""
+    from psycopg import sql
+
+    if conn.execute("select to_regclass('meta.locks')").fetchone() == (None,):
+        return 0
+    removed_total = 0
+    locks = conn.execute("select name, schema_name from meta.locks order by name").fetchall()
+    for name, schema in locks:
         conn.execute("set local outcomes.lock_amendment = 'erasure'")
-        for name, schema in locks:
+        keyed = {
+            table
             for (table,) in conn.execute(
                 """
                 select table_name from information_schema.columns
-                where table_schema = %s and column_name = 'participant_id' order by table_name
+                where table_schema = %s and column_name = 'participant_id'
                 """,
                 (schema,),
-            ).fetchall():
-                before = conn.execute(
-                    "select checksum from meta.lock_tables where name = %s and table_name = %s", (name, table)
-                ).fetchone()
-                deleted = conn.execute(
-                    sql.SQL(
-                        "delete from {} where participant_id in (select participant_id from " + QUEUE + ")"
-                    ).format(sql.Identifier(schema, table))
-                ).rowcount
-                if not deleted:
-                    continue
-                rows, checksum = conn.execute(checksum_sql(schema, table)).fetchone()  # type: ignore[misc]
-                conn.execute(
-                    "update meta.lock_tables set row_count = %s, checksum = %s "
-                    "where name = %s and table_name = %s",
-                    (rows, checksum, name, table),
+            ).fetchall()
+        }
+        holding = [
+            table
+            for table in sorted(keyed)
+            if conn.execute(
+                sql.SQL("select exists (select 1 from {} where participant_id in " + erased + ")").format(
+                    sql.Identifier(schema, table)
                 )
-                conn.execute(
-                    """
-                    insert into meta.lock_amendments
-                        (name, table_name, reason, rows_removed, checksum_before, checksum_after)
-                    values (%s, %s, 'erasure', %s, %s, %s)
-                    """,
-                    (name, table, deleted, before[0] if before else "", checksum),
+            ).fetchone()
+            == (True,)
+        ]
+        if not holding:
+            continue
+        frozen = dict(
+            conn.execute(
+                "select table_name, checksum from meta.lock_tables where name = %s order by table_name",
+                (name,),
+            ).fetchall()
+        )
+        found = {table: conn.execute(checksum_sql(schema, table)).fetchone()[1] for table in frozen}
+        counted = sorted(table for table in frozen if table not in keyed)
+        queries: dict[str, str] = {}
+        if counted:
+            if aggregates is None:
+                raise LockError(
+                    f"lock {name}: its aggregates {counted} need recomputing, and no SQL was given"
                 )
-                conn.execute("update meta.locks set amended_at = now() where name = %s", (name,))
-                removed_total += deleted
+            queries = aggregates.queries(counted)
+        reproduced = {
+            table: _recounted(conn, schema, table, queries[table]) == frozen[table] for table in counted
+        }
+        amended = []
+        for table in holding:
+            deleted = conn.execute(
+                sql.SQL("delete from {} where participant_id in " + erased).format(
+                    sql.Identifier(schema, table)
+                )
+            ).rowcount
+            amended.append((table, deleted))
+            removed_total += deleted
+        for table in counted:
+            rows_before = conn.execute(checksum_sql(schema, table)).fetchone()[0]
+            if reproduced[table]:
+                _recompute(conn, schema, table, queries[table])
+            else:  # the rule it was frozen with is gone: no number that counted them is kept
+                log.warning("lock %s: %s does not recompute to what was frozen; emptied", name, table)
+                conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, table)))
+            rows_after, after = conn.execute(checksum_sql(schema, table)).fetchone()
+            if after != found[table]:
+                amended.append((table, max(int(rows_before) - int(rows_after), 0)))
+        for table, rows_removed in amended:
+            _amend(conn, name, schema, table, rows_removed, found[table])
     return removed_total
 
 
-def close_erasures(warehouse: Warehouse, build_id: str) -> int:
-    """The erasures ``build_id`` claimed are done (locks amended, history snapshot cleaned): their
-    queue entries are deleted, so no participant ID of an erased person is left in the warehouse.
-    The locks are amended once more first: a lock made while the build ran copied the marts of
-    before, which still held them. An erasure queued while the build ran stays for the next build.
-    Returns how many closed."""
+def _recounted(conn: Any, schema: str, table: str, query: str) -> str:
+    """The checksum ``query`` (an aggregate's rule) gives over the rows of ``schema`` as they
+    are, as if it were the aggregate ``table`` (a copy of its columns and types)."""
+    from psycopg import sql
+
+    conn.execute("drop table if exists pg_temp.erasure_recount")
+    conn.execute(
+        sql.SQL("create temporary table erasure_recount (like {}) on commit drop").format(
+            sql.Identifier(schema, table)
+        )
+    )
+    _fill(conn, sql.Identifier("pg_temp", "erasure_recount"), schema, table, query)
+    checksum = conn.execute(checksum_sql("pg_temp", "erasure_recount")).fetchone()
+    return str(checksum[1]) if checksum else ""
+
+
+def _recompute(conn: Any, schema: str, table: str, query: str) -> None:
+    """Replace the rows of the aggregate ``schema.table`` by ``query`` over the schema's rows."""
+    from psycopg import sql
+
+    conn.execute("set local outcomes.lock_amendment = 'erasure_recount'")  # delete and insert
+    conn.execute(sql.SQL("delete from {}").format(sql.Identifier(schema, table)))
+    _fill(conn, sql.Identifier(schema, table), schema, table, query)
+    conn.execute("set local outcomes.lock_amendment = 'erasure'")  # delete only, again
+
+
+def _fill(conn: Any, into: Any, schema: str, table: str, query: str) -> None:
+    """Insert what ``query`` (an aggregate's rule) gives over the rows of ``schema`` into
+    ``into``, by the columns of ``schema.table``."""
+    from psycopg import sql
+
+    from outcomes.warehouse.erasures import columns_of, in_schema
+
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns_of(conn, schema, table))
+    conn.execute(
+        sql.SQL("insert into {} ({}) select {} from ({}) as recounted").format(
+            into, names, names, sql.SQL(in_schema(query, schema))
+        )
+    )
+
+
+def _amend(conn: Any, name: str, schema: str, table: str, rows_removed: int, before: str) -> None:
+    """The manifest of lock ``name`` follows ``table``'s change, and the change is recorded with
+    the table's checksum ``before`` it (as found, which differs from the manifest's if the lock
+    was altered) and after."""
+    rows, checksum = conn.execute(checksum_sql(schema, table)).fetchone()
+    conn.execute(
+        "update meta.lock_tables set row_count = %s, checksum = %s where name = %s and table_name = %s",
+        (rows, checksum, name, table),
+    )
+    conn.execute(
+        """
+        insert into meta.lock_amendments
+            (name, table_name, reason, rows_removed, checksum_before, checksum_after)
+        values (%s, %s, 'erasure', %s, %s, %s)
+        """,
+        (name, table, rows_removed, before, checksum),
+    )
+    conn.execute("update meta.locks set amended_at = now() where name = %s", (name,))
+
+
+def claimed_by(warehouse: Warehouse, build_id: str) -> int:
+    """How many queued erasures ``build_id`` claimed (:func:`apply_erasures`) and has yet to close."""
     import psycopg
 
-    apply_erasures(warehouse)
     with psycopg.connect(warehouse.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
-        return conn.execute(f"delete from {QUEUE} where claimed_by = %s", (build_id,)).rowcount
+        row = conn.execute(f"select count(*) from {QUEUE} where claimed_by = %s", (build_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def close_erasures(
+    warehouse: Warehouse,
+    build_id: str,
+    aggregates: Aggregates | None = None,
+) -> int:
+    """The erasures ``build_id`` claimed are done (locks amended, history cleaned, dashboards
+    swept): their queue entries are deleted, so no participant ID of an erased person is left in
+    the warehouse, and ``meta.erasure_sweeps`` records the close (store ``queue``). The locks are
+    amended once more first, for the participants this build claimed: a lock made while the build
+    ran copied the marts of before, which still held them. An erasure queued while the build ran
+    stays for the next build. One transaction. Returns how many closed."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url()) as conn:
+        conn.execute(f"set local role {Role.OWNER}")
+        late = _erase_from_locks(conn, _erased(conn, build_id), aggregates)
+        closed = conn.execute(f"delete from {QUEUE} where claimed_by = %s", (build_id,)).rowcount
+        swept = {"locks": late} if late else {}
+        record_sweeps(conn, "build", build_id, closed, {**swept, "queue": closed})
+        return closed

@@ -1,8 +1,14 @@
+{#
+    Like every aggregate mart, read from the row-level marts alone: after an erasure, the
+    aggregates of a database lock are recomputed from the lock's own rows by this model's SQL
+    (outcomes.warehouse.erasures).
+#}
+
 with
 
 participants as (
 
-    select * from {{ ref('int_participants_observed') }}
+    select * from {{ ref('dim_participants') }}
 
 ),
 
