@@ -100,7 +100,7 @@ def published_trial(settings: Settings, warehouse: Warehouse, published_landing:
 #: Test files that run longest (whole pipelines in subprocesses): collected first, so that under
 #: pytest-xdist (`make test`: two workers, a file per worker) one worker starts on them while the
 #: other takes everything else, instead of one worker finishing them alone at the end.
-LONGEST_FIRST = ("tests/e2e/test_demo.py", "tests/test_standalone.py")
+LONGEST_FIRST = ("tests/e2e/test_demo.py", "tests/e2e/test_faults.py", "tests/test_standalone.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from support.builds import PUBLISHED_AS_OF, build_gate_publish, published_scratch
 from support.deliveries import write_delivery
+from support.history import history_counts
 from support.traces import tables_holding
 
 from outcomes.dashboard import snapshots, tasks
@@ -74,8 +75,9 @@ def test_an_erasure_leaves_no_trace_after_the_build(
         key=lambda r: (versions.get(r["participant_id"], 0), r["participant_id"]),
     )
     assert versions[erased["participant_id"]] > 5  # more than one version of a horizon
-    agreeing, _ = history_counts(warehouse)
+    agreeing, _, versions_before = history_counts(warehouse)
     assert agreeing  # the history's aggregates count the rows beside them, build by build
+    assert versions_before > 15  # some rates moved between the builds
     assert not history_counts(warehouse, without=erased["participant_id"])[0]  # and they counted them
     participant_id, pseudonym = erased["participant_id"], PSEUDONYMISE(erased["fnr"])
     assert (
@@ -106,7 +108,7 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     assert tables_holding(warehouse, [participant_id, pseudonym]) == []
     # every build's aggregates in the history are counted without them, and no version is left
     # that only they made
-    agreeing, builds = history_counts(warehouse)
+    agreeing, builds, _ = history_counts(warehouse)
     assert agreeing and builds == 4  # the fixture's, the two nights' and the erasure's
     # the dashboards of before (their numbers counted the participant) are gone; today's is there
     left = snapshots.list_snapshots(load_settings())
@@ -144,45 +146,3 @@ def test_an_erasure_leaves_no_trace_after_the_build(
     assert tombstones == (2,)  # their pseudonym's and their participant ID's
     assert amendments == (amended,)  # the lock records the amendment, with counts
     assert marts == (before[0] - 1,)  # the others are all there
-
-
-def history_counts(warehouse: Warehouse, without: str | None = None) -> tuple[bool, int]:
-    """Whether, at every published build's moment (the next publish; now for the last), the
-    counts of ``history.agg_employment_rates`` equal the counts of
-    ``history.fct_employment_outcomes`` (without the participant ``without``), counted here
-    independently of the dbt models; and how many builds were checked. Also that no key has two
-    versions in a row with the same values, nor overlapping ones."""
-    valid = "dbt_valid_from < %(at)s and (dbt_valid_to is null or dbt_valid_to >= %(at)s)"
-    with psycopg.connect(warehouse.url()) as conn:
-        published = [
-            r[0] for r in conn.execute("select published_at::timestamp from meta.published_builds order by 1")
-        ]
-        moments = [*published[1:], "infinity"]
-        agreeing = True
-        for at in moments:
-            shown = conn.execute(
-                "select study, arm, horizon_months, n_randomised, n_known, n_employed "
-                f"from history.agg_employment_rates where {valid}",
-                {"at": at},
-            ).fetchall()
-            counted = conn.execute(
-                "select study, arm, horizon_months, count(*), count(is_employed_within), "
-                "count(*) filter (where is_employed_within) from history.fct_employment_outcomes "
-                f"where {valid} and participant_id is distinct from %(without)s group by 1, 2, 3",
-                {"at": at, "without": without},
-            ).fetchall()
-            agreeing = agreeing and set(shown) == set(counted) and len(shown) == 15
-        versions = conn.execute(
-            """
-            select n_randomised, n_known, n_employed, dbt_valid_from, lag(dbt_valid_to) over w,
-                   lag(n_randomised) over w, lag(n_known) over w, lag(n_employed) over w
-            from history.agg_employment_rates
-            window w as (partition by study, arm, horizon_months order by dbt_valid_from)
-            """
-        ).fetchall()
-    assert len(versions) > 15  # some rates moved between the builds
-    for row in versions:
-        valid_from, before_to = row[3], row[4]
-        assert before_to is None or before_to <= valid_from  # no overlap
-        assert row[5] is None or row[5:8] != row[0:3]  # no version that changes nothing
-    return agreeing, len(moments)

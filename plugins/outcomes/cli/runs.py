@@ -90,18 +90,24 @@ def demo(
     OUTCOMES_HOME/landing unless OUTCOMES_LANDING is set.
     """
     from outcomes.demo.runner import run_demo
+    from outcomes.runners.pipeline import EXIT_BUSY
+    from outcomes.runners.runlock import RunInProgress
 
     if not verbose:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     console = _console()
-    result = run_demo(
-        _settings(),
-        console=console,
-        generate=lambda out: _generate(
-            out, participants=participants, seed=seed, until=None, history_days=14
-        ),
-        fresh=fresh,
-    )
+    try:
+        result = run_demo(
+            _settings(),
+            console=console,
+            generate=lambda out: _generate(
+                out, participants=participants, seed=seed, until=None, history_days=14
+            ),
+            fresh=fresh,
+        )
+    except RunInProgress as busy:
+        console.print(f"[red]{busy}[/]")
+        raise typer.Exit(EXIT_BUSY) from None
     if not result:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -120,7 +126,8 @@ def run(
 ) -> None:
     """Apply every complete delivery, then build, gate and publish: the nightly job, in-process.
 
-    Exit codes: 0 success, 1 failure, 2 usage, 3 the quality gate blocked the publish.
+    Exit codes: 0 success, 1 failure, 2 usage, 3 the quality gate blocked the publish, 4 another
+    run holds the warehouse (nothing done).
     Needs the pseudonymisation key (OUTCOMES_PSEUDONYM_KEY, OUTCOMES_PSEUDONYM_KEY_FILE or the
     Airflow connection outcomes_pseudonym).
     """
@@ -209,7 +216,7 @@ def backfill(
     days = backfill_plan(first, last, every, before, restore)
     console = _console()
     console.print(f"backfill ({reason}): {len(days)} builds, as of {', '.join(d.isoformat() for d in days)}")
-    _finish(run_builds(settings, console, days, reason))
+    _finish(run_builds(settings, console, days, reason, command="backfill"))
 
 
 def _no_airflow_key_conn() -> bool:

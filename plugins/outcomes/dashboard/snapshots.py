@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outcomes.runners import faults
 from outcomes.settings import Settings, setting
 
 LATEST = "latest.html"
@@ -46,6 +47,7 @@ def write_snapshot(settings: Settings, document: str, info: dict[str, Any]) -> P
     """Write one snapshot and its sidecar, then point ``latest.html`` at it; returns its path."""
     folder = settings.dashboards_dir
     folder.mkdir(parents=True, exist_ok=True)
+    remove_unfinished(settings)  # one run at a time: a temporary file here is a killed run's
     path = folder / snapshot_name(info["as_of_date"], info["build_id"])
     if path.exists():  # the same build rendered again (e.g. with a lock to compare): keep both
         n = 2
@@ -55,6 +57,7 @@ def write_snapshot(settings: Settings, document: str, info: dict[str, Any]) -> P
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(document, encoding="utf-8")
     tmp.with_suffix(".json.tmp").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    faults.point("dashboard.before_rename")
     tmp.with_suffix(".json.tmp").replace(path.with_suffix(".json"))
     tmp.replace(path)
     point_latest(settings, path)
@@ -140,6 +143,16 @@ def default_lock(warehouse: Any) -> str | None:
     return locks[-1].name if locks else None
 
 
+def remove_unfinished(settings: Settings) -> int:
+    """Remove the temporary files of a snapshot whose writing was cut short (never listed, never
+    the latest); returns how many."""
+    removed = 0
+    for path in settings.dashboards_dir.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def remove_earlier_builds(settings: Settings, build_id: str) -> int:
     """Remove every snapshot not of ``build_id`` (its page and its sidecar); returns the files
     removed. An erasure does this once its build has rendered the dashboard without the erased
@@ -148,7 +161,7 @@ def remove_earlier_builds(settings: Settings, build_id: str) -> int:
     current = latest(settings)
     if current is None or (match := NAME.match(current.name)) is None or match.group(2) != build_id:
         raise RuntimeError(f"the latest dashboard snapshot is not of build {build_id}: render it first")
-    removed = 0
+    removed = remove_unfinished(settings)
     for snapshot in list_snapshots(settings):
         if snapshot.build_id == build_id:
             continue

@@ -44,7 +44,23 @@ def run_demo(
     generate: Callable[[Path], object],
     fresh: bool = False,
 ) -> bool:
-    """Run the demo; True when every step succeeded."""
+    """Run the demo; True when every step succeeded. Holds the warehouse's run lock from the
+    first step (it may regenerate the landing zone) to the last; RunInProgress when another run
+    holds it (``outcomes.runners.runlock``)."""
+    from outcomes.runners.runlock import one_run
+    from outcomes.warehouse.connection import resolve
+
+    with one_run(resolve(settings, start=True), "demo"):
+        return _run_demo(settings, console=console, generate=generate, fresh=fresh)
+
+
+def _run_demo(
+    settings: Settings,
+    *,
+    console: Console,
+    generate: Callable[[Path], object],
+    fresh: bool,
+) -> bool:
     started = time.monotonic()
     landing = _local_landing(settings)
     if landing is not None and (fresh or not _has_deliveries(landing)):

@@ -70,13 +70,16 @@ def apply_source(settings: Settings, source: str, url: str | None = None) -> lis
     from outcomes.ingest.landing import complete_deliveries
     from outcomes.ingest.loader import apply_delivery
     from outcomes.ingest.pseudonym import pseudonymiser
+    from outcomes.runners import faults
 
     registered(source)  # ValueError naming the known sources
     pseudonymise = pseudonymiser()  # fails early and clearly without a key
     contract = load_contract()
-    outcomes = []
+    outcomes: list[DeliveryOutcome] = []
     with loader_connection(settings) as conn:
         for delivery in complete_deliveries(landing(settings, url), source):
+            if faults.armed() and any(o.status != "skipped" for o in outcomes):
+                faults.point("ingest.between_deliveries")
             outcomes.append(
                 apply_delivery(
                     conn, delivery, pseudonymise=pseudonymise, contract=contract, threshold=threshold()

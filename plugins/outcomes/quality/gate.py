@@ -320,6 +320,9 @@ def record(warehouse: Warehouse, report: GateReport, *, dag_run_id: str | None =
     """Keep the report in ``meta.gate_runs`` and ``meta.gate_results`` (one transaction)."""
     import psycopg
 
+    from outcomes.runners import faults
+
+    faults.point("gate.before_record")
     with psycopg.connect(warehouse.url()) as conn:
         conn.execute("set local role outcomes_owner")
         conn.execute("delete from meta.gate_runs where build_id = %s", (report.build_id,))

@@ -1,3 +1,4 @@
 """The ways to run the project's DAGs: in-process (``dag.test()``: ``outcomes run``, ``demo`` and the
 tests), the nightly job in that process (``pipeline``), ``airflow standalone`` in the background
-(``make up``), and the Airflow settings they all start from (``airflow_env``)."""
+(``make up``), and the Airflow settings they all start from (``airflow_env``); one in-process run at a
+time per warehouse (``runlock``), and the fault points the fault tests kill a run at (``faults``)."""

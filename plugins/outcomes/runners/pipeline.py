@@ -1,7 +1,8 @@
 """The nightly job in-process: every DAG of the pipeline, in order, with ``dag.test()``.
 
 Used by ``outcomes run`` and ``outcomes demo``. Exit codes (docs/operations.md): 0 success, 1 failure,
-2 usage, 3 the quality gate blocked the publish (the published marts are unchanged).
+2 usage, 3 the quality gate blocked the publish (the published marts are unchanged), 4 another run
+holds the warehouse (``outcomes.runners.runlock``; nothing was done).
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ PIPELINE: tuple[tuple[str, dict[str, Any]], ...] = (
     (BUILD_DAG_ID, {}),
 )
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_GATE_BLOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_GATE_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 @dataclass
 class PipelineResult:
     runs: list[DagRunOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    busy: bool = False  # another run held the warehouse: nothing was done
 
     @property
     def exit_code(self) -> int:
+        if self.busy:
+            return EXIT_BUSY
         if all(run.succeeded for run in self.runs):
             return EXIT_OK
         if self.gate_blocked:
@@ -63,11 +67,15 @@ def run_pipeline(settings: Settings, console: Console, as_of: dt.date | None = N
         (dag_id, {**conf, "as_of": as_of.isoformat()} if dag_id == BUILD_DAG_ID and as_of else conf)
         for dag_id, conf in PIPELINE
     ]
-    return _run(settings, console, steps, ledger=True, as_of=as_of)
+    return _run(settings, console, steps, ledger=True, as_of=as_of, command="run")
 
 
 def run_builds(
-    settings: Settings, console: Console, as_ofs: list[dt.date], drift_reason: str | None = None
+    settings: Settings,
+    console: Console,
+    as_ofs: list[dt.date],
+    drift_reason: str | None = None,
+    command: str = "rebuild",
 ) -> PipelineResult:
     """``build_outcomes`` once per as-of date, in the order given, with no ingest: raw is the
     truth, so a build as of a day gives the marts as known at its end (``outcomes rebuild`` and
@@ -76,7 +84,7 @@ def run_builds(
     (a backfill moves the numbers by design)."""
     conf: dict[str, Any] = {"drift_reason": drift_reason} if drift_reason else {}
     steps = [(BUILD_DAG_ID, {**conf, "as_of": day.isoformat()}) for day in as_ofs]
-    return _run(settings, console, steps, ledger=False, as_of=as_ofs[0] if as_ofs else None)
+    return _run(settings, console, steps, ledger=False, as_of=as_ofs[0] if as_ofs else None, command=command)
 
 
 def backfill_plan(
@@ -111,10 +119,31 @@ def _run(
     *,
     ledger: bool,
     as_of: dt.date | None,
+    command: str,
 ) -> PipelineResult:
-    from outcomes.runners import inprocess
+    from outcomes.runners.runlock import RunInProgress, one_run
+    from outcomes.warehouse.connection import resolve
 
     started = time.monotonic()
+    try:
+        with one_run(resolve(settings, start=True), command):
+            result, warehouse = _prepared_run(settings, console, steps, as_of)
+    except RunInProgress as busy:
+        console.print(f"[red]{busy}[/]")
+        return PipelineResult(busy=True, seconds=time.monotonic() - started)
+    result.seconds = time.monotonic() - started
+    if ledger:
+        _print_ledger(settings, console)
+    if any(run.dag_id == BUILD_DAG_ID for run in result.runs):
+        _print_gate(warehouse, console, failures_only=not result.gate_blocked)
+    return result
+
+
+def _prepared_run(
+    settings: Settings, console: Console, steps: list[tuple[str, dict[str, Any]]], as_of: dt.date | None
+) -> tuple[PipelineResult, Any]:
+    from outcomes.runners import inprocess
+
     # a changed project is parsed beside Airflow's migration and the steps before the build
     warehouse, parsing = inprocess.prepare_beside(settings, as_of)
     try:
@@ -122,16 +151,10 @@ def _run(
             f"warehouse {warehouse.display_url()} ({'embedded' if warehouse.embedded else 'external'})"
         )
         console.print(f"landing   {settings.landing}")
-        result = _run_steps(settings, console, steps, parsing)
+        return _run_steps(settings, console, steps, parsing), warehouse
     finally:
         if parsing is not None:
             parsing.stop()
-    result.seconds = time.monotonic() - started
-    if ledger:
-        _print_ledger(settings, console)
-    if any(run.dag_id == BUILD_DAG_ID for run in result.runs):
-        _print_gate(warehouse, console, failures_only=not result.gate_blocked)
-    return result
 
 
 def _run_steps(

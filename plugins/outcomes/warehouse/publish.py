@@ -182,6 +182,8 @@ def _swap(
 ) -> tuple[int, dict[str, int]]:
     from psycopg import sql
 
+    from outcomes.runners import faults
+
     conn.execute(f"set local role {Role.OWNER}")
     conn.execute(f"set local lock_timeout = {LOCK_TIMEOUT_MS}")
     candidate = schema_tables(conn, CANDIDATE)
@@ -232,5 +234,6 @@ def _swap(
             "insert into meta.published_build_deliveries (build_id, source, delivery_id) values (%s, %s, %s)",
             [(build_id, s, d) for s, d in deliveries],
         )
+    faults.point("publish.before_commit")
     conn.commit()
     return len(candidate), per_source
