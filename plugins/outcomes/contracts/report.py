@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 # A value that looks like an fnr (11 digits, perhaps split 6 + 5) is never echoed.
 _FNR_LIKE = re.compile(r"\d{6}\s?\d{5}")
 
-#: Columns whose values say whom a row is about: never echoed in a message. A message names the
-#: file, line and column instead, so no log, alert, XCom or ledger row holds a person's identifier
-#: (and an erasure has nothing to chase outside the rows themselves).
-IDENTIFYING_COLUMNS = frozenset({"fnr", "participant_id"})
+#: Columns whose values say whom a row is about: never echoed in a message, nor kept in the gate's
+#: results (``quality.suite``). A message names the file, line and column instead, so no log,
+#: alert, XCom or ledger row holds a person's identifier (and an erasure has nothing to chase
+#: outside the rows themselves).
+IDENTIFYING_COLUMNS = frozenset({"fnr", "participant_id", "person_pseudonym"})
 
 
 # --- results -------------------------------------------------------------------------------

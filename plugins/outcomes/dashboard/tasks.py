@@ -27,14 +27,6 @@ def refresh_dashboard(warehouse: Warehouse | None = None) -> dict[str, Any]:
     return {"snapshot": path.name}
 
 
-def _aggregates(settings: Any, warehouse: Warehouse) -> Any:
-    """The aggregate marts' rules for :func:`outcomes.warehouse.locks.apply_erasures`, compiled
-    by dbt only when a lock or the history holds an erased participant (a few seconds)."""
-    from outcomes.warehouse.erasures import Aggregates
-
-    return Aggregates(settings, warehouse)
-
-
 def amend_locks(build_id: str | None = None, warehouse: Warehouse | None = None) -> int:
     """Erasure outranks a lock: claim the queued erasures for this build, remove them from every
     lock (whose aggregates are recomputed without them) and from the history (whose aggregates
@@ -42,12 +34,13 @@ def amend_locks(build_id: str | None = None, warehouse: Warehouse | None = None)
     transaction, and only when an erasure is queued."""
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import resolve
-    from outcomes.warehouse.locks import apply_erasures, queued_erasures
+    from outcomes.warehouse.erasures import Aggregates
+    from outcomes.warehouse.locks import apply_erasures, queued
 
     settings = load_settings()
     warehouse = warehouse or resolve(settings)
-    aggregates = _aggregates(settings, warehouse)
-    if queued_erasures(warehouse):
+    aggregates = Aggregates(settings, warehouse)
+    if queued(warehouse):
         aggregates.prepare()
     removed = apply_erasures(warehouse, build_id, aggregates)
     if removed:
@@ -66,14 +59,14 @@ def close_erasures(build_id: str, warehouse: Warehouse | None = None) -> int:
     from outcomes.dashboard.snapshots import remove_earlier_builds
     from outcomes.settings import load_settings
     from outcomes.warehouse.connection import Role, resolve
-    from outcomes.warehouse.erasures import record_sweeps
-    from outcomes.warehouse.locks import claimed_by
+    from outcomes.warehouse.erasures import Aggregates, record_sweeps
     from outcomes.warehouse.locks import close_erasures as close
+    from outcomes.warehouse.locks import queued
 
     settings = load_settings()
     warehouse = warehouse or resolve(settings)
-    aggregates = _aggregates(settings, warehouse)
-    claimed = claimed_by(warehouse, build_id)
+    aggregates = Aggregates(settings, warehouse)
+    claimed = queued(warehouse, build_id)
     if claimed:
         aggregates.prepare()  # a lock made while the build ran is amended as the others were
         removed = remove_earlier_builds(settings, build_id)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import great_expectations as gx
 from great_expectations.expectations import UnexpectedRowsExpectation
 
+from outcomes.contracts.report import IDENTIFYING_COLUMNS, looks_identifying
 from outcomes.quality.config import GateConfig
 
 #: The gate's severities, and GX's names for them.
@@ -77,16 +78,13 @@ class Dataset:
 
 #: The column :func:`no_violations` adds to a query's rows: how many rows the whole query has.
 COUNT_COLUMN = "gate_violation_count"
-#: Columns of a violation row that say whom it is about: their values are never kept (GX's stored
-#: results, ``meta.gate_results``, the task log, the alert), only that they were withheld; so is
-#: any text value that holds a participant ID or an fnr's shape, whatever its column.
-IDENTIFYING_COLUMNS = frozenset({"participant_id", "person_pseudonym", "fnr"})
+#: What a violation row keeps of a value in a column that says whom it is about
+#: (``contracts.report.IDENTIFYING_COLUMNS``), or of a text holding a participant ID or an fnr's
+#: shape: never the value (GX's stored results, ``meta.gate_results``, the task log, the alert).
 WITHHELD = "(withheld)"
 
 
 def _identifying(value: Any) -> bool:
-    from outcomes.contracts.report import looks_identifying
-
     return isinstance(value, str) and looks_identifying(value)
 
 

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
@@ -55,12 +56,17 @@ class AggregateError(RuntimeError):
     """An aggregate that cannot be recomputed from the rows it is kept with."""
 
 
+def _target(settings: Settings) -> Path:
+    """dbt's target directory for the erasures' compile (its own: the build's stays untouched)."""
+    return settings.home / "dbt" / "erasure"
+
+
 def compile_marts(settings: Settings, warehouse: Warehouse) -> dict[str, str]:
     """The SQL of every mart, compiled by dbt with the marts in the stand-in schema
     :data:`INPUTS`: each aggregate's own rule, from its one home in the dbt project."""
     from outcomes.transform.dbt import run_dbt
 
-    target = settings.home / "dbt" / "erasure"
+    target = _target(settings)
     shutil.rmtree(target / "compiled", ignore_errors=True)  # only this compile's SQL is read
     done = run_dbt(
         settings,
@@ -121,7 +127,7 @@ class Aggregates:
 
     def history_key(self, table: str) -> list[str]:
         """The unique key of the history snapshot kept as ``history.<table>``."""
-        manifest = self.settings.home / "dbt" / "erasure" / "manifest.json"
+        manifest = _target(self.settings) / "manifest.json"
         if not manifest.exists():
             self.prepare()  # a compile writes the manifest
         parsed = json.loads(manifest.read_text(encoding="utf-8"))
@@ -204,19 +210,7 @@ def history_plan(conn: Any, erased: str) -> HistoryPlan | None:
         if "participant_id" not in cols or "dbt_valid_from" not in cols:
             continue
         keep = [c for c in cols if c not in _DBT]
-        rows = conn.execute(
-            sql.SQL(
-                "select k - 1, {cols} from unnest(%s::timestamp[]) with ordinality as m (at, k) "
-                "join {table} as h on "
-                + _VALID_AT.format(t="h", at="m.at")
-                + " where h.participant_id in "
-                + erased
-            ).format(
-                cols=sql.SQL(", ").join(sql.Identifier("h", c) for c in keep),
-                table=sql.Identifier("history", table),
-            ),
-            ([str(m) for m in moments],),
-        ).fetchall()
+        rows = _rows_at(conn, table, keep, moments, "h.participant_id in " + erased)
         if rows:
             plan.erased[table] = [(int(r[0]), dict(zip(keep, r[1:], strict=True))) for r in rows]
     return plan if plan.erased else None
@@ -287,20 +281,26 @@ def _history_at(conn: Any, at: Any, mart: str) -> str:
     )
 
 
-def _states_at(
-    conn: Any, table: str, key: list[str], values: list[str], moments: list[Any]
-) -> list[dict[tuple[Any, ...], tuple[Any, ...]]]:
-    """Per build, the history aggregate's rows (key -> values) valid at its moment."""
-    rows = conn.execute(
+def _rows_at(conn: Any, table: str, columns: list[str], moments: list[Any], where: str = "true") -> list[Any]:
+    """The rows of ``history.<table>`` (``columns``) valid at each moment, each led by the
+    moment's index; ``where``: a condition on them (alias ``h``)."""
+    return conn.execute(
         sql.SQL(
             "select k - 1, {cols} from unnest(%s::timestamp[]) with ordinality as m (at, k) "
-            "join {table} as h on " + _VALID_AT.format(t="h", at="m.at")
+            "join {table} as h on " + _VALID_AT.format(t="h", at="m.at") + " where " + where
         ).format(
-            cols=sql.SQL(", ").join(sql.Identifier("h", c) for c in key + values),
+            cols=sql.SQL(", ").join(sql.Identifier("h", c) for c in columns),
             table=sql.Identifier("history", table),
         ),
         ([str(m) for m in moments],),
     ).fetchall()
+
+
+def _states_at(
+    conn: Any, table: str, key: list[str], values: list[str], moments: list[Any]
+) -> list[dict[tuple[Any, ...], tuple[Any, ...]]]:
+    """Per build, the history aggregate's rows (key -> values) valid at its moment."""
+    rows = _rows_at(conn, table, key + values, moments)
     states: list[dict[tuple[Any, ...], tuple[Any, ...]]] = [{} for _ in moments]
     for row in rows:
         states[int(row[0])][tuple(row[1 : 1 + len(key)])] = tuple(row[1 + len(key) :])

@@ -290,13 +290,14 @@ def apply_erasures(
         return removed
 
 
-def queued_erasures(warehouse: Warehouse) -> int:
-    """How many erasures wait in the queue for a build (claimed or not)."""
+def queued(warehouse: Warehouse, build_id: str | None = None) -> int:
+    """How many erasures wait in the queue: those ``build_id`` claimed and has yet to close, or
+    (without one) all of them."""
     import psycopg
 
     with psycopg.connect(warehouse.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
-        row = conn.execute(f"select count(*) from {QUEUE}").fetchone()
+        row = conn.execute(f"select count(*) from {_erased(conn, build_id)} as erased").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -459,16 +460,6 @@ def _amend(conn: Any, name: str, schema: str, table: str, rows_removed: int, bef
         (name, table, rows_removed, before, checksum),
     )
     conn.execute("update meta.locks set amended_at = now() where name = %s", (name,))
-
-
-def claimed_by(warehouse: Warehouse, build_id: str) -> int:
-    """How many queued erasures ``build_id`` claimed (:func:`apply_erasures`) and has yet to close."""
-    import psycopg
-
-    with psycopg.connect(warehouse.url()) as conn:
-        conn.execute(f"set local role {Role.OWNER}")
-        row = conn.execute(f"select count(*) from {QUEUE} where claimed_by = %s", (build_id,)).fetchone()
-    return int(row[0]) if row else 0
 
 
 def close_erasures(
