@@ -289,5 +289,9 @@ def test_history_gives_the_rates_as_published_on_a_day(published_trial: Warehous
     code, out = cli(published_trial, "history", today.isoformat())
     assert code == 0, out
     assert "as published on" in out and "RCT" in out and "52.8" in out
+    # exact counts, small ones included (the policy: readers of history read the row-level marts
+    # too); the dashboard prints the pilot's 3 of 8 employed within 12 months as <5
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if "PILOT" in line]
+    assert ["PILOT", "IPS", "12", "8", "8", "3"] in [row[:6] for row in rows], out
     code, out = cli(published_trial, "history", "2001-01-01")
     assert code == 1 and "nothing was published by the end of 2001-01-01" in out

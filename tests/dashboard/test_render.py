@@ -46,9 +46,15 @@ def test_a_refresh_writes_a_dated_self_contained_snapshot_and_makes_it_latest(
     # the published Figure 2: 19/36 vs 7/18 employed within 12 months (complete case), Wilson CIs
     assert "52.8 % (19/36)" in page and "38.9 % (7/18)" in page
     assert "37.0–68.0" in page and "20.3–61.4" in page
-    # the pilot's 0, 1 and 3 of 8 are small cells: shown as <5, never as their values
-    assert "<5 (n=8)" in page.replace("&lt;", "<")
-    assert not re.search(r"\b[0-4]/8\b", page[page.index("<body>") :])
+    # the pilot's 1 and 3 of 8 are small cells: shown as <5, never as their values (its 0 of 8
+    # describes no one and is printed)
+    assert "<5/8" in page.replace("&lt;", "<") and "0.0 % (0/8)" in page
+    assert not re.search(r"\b[1-4]/8\b", page[page.index("<body>") :])
+    # the sidecar keeps every count as printed: a value, <5, or × (withheld as a complement)
+    assert (
+        info["printed"]["RCT"]["IPS|known|12"] == "36" and info["printed"]["PILOT"]["IPS|employed|6"] == "<5"
+    )
+    assert set(info["printed"]["RCT"].values()) - {"<5", "×"} <= {str(n) for n in range(10_000)}
 
 
 def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
@@ -62,7 +68,7 @@ def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
     assert content.build is not None and (content.build["build_id"],) == build
     assert [d["source"] for d in content.deliveries] == list(source_names())
     assert all(d["reconciled"] for d in content.deliveries)
-    page, _ = render(content)
+    page, _, _ = render(content)
     assert f"Build</b> {build[0]}" in page  # type: ignore[index]
     assert "Quality gate</b> passed" in page
     for source in source_names():
@@ -73,9 +79,25 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
     """Shrink the real numbers so that every kind of cell is small somewhere, and look for them."""
     content = dashboard_data.read(published_trial)
     rates = [{**r, "n_employed": 3, "n_known": 9, "n_randomised": 9} for r in content.rates]
-    consort = [{**r, "n_lost_by_12m": 2} for r in content.consort]
+    consort = [
+        {**r, "n_randomised": 9, "n_intervention_ended": 1, "n_lost_by_12m": 2, "n_lost_by_24m": 2}
+        | {"n_analysed_12m": 9, "n_analysed_24m": 9}
+        for r in content.consort
+    ]
     trajectories = [{**r, "n": 4} for r in content.trajectories]
     states = [{**r, "n": 2} for r in content.states]
+    observed = [
+        {
+            **r,
+            "n": 2
+            * sum(
+                1
+                for s in content.states
+                if s["study"] == r["study"] and s["arm"] == r["arm"] and s["month_index"] == r["month_index"]
+            ),
+        }
+        for r in content.observed
+    ]
     survival = content.survival[:3]  # three people: at risk <5 from the start
     shrunk = type(content)(
         **{
@@ -84,18 +106,19 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
             "consort": consort,
             "trajectories": trajectories,
             "states": states,
+            "observed": observed,
             "survival": survival,
         }
     )
-    page, charts = render(shrunk)
+    page, charts, _ = render(shrunk)
     text = page.replace("&lt;", "<")
     assert "3/9" not in text and "33.3 %" not in text
-    assert "<5 (n=9)" in text  # the rates
+    assert "<5/9" in text  # the rates
     assert '<span class="n"><5</span><span>Lost or withdrawn by 12 months' in text  # CONSORT
     # no trajectory mean of 4 people, and no state share of 2
     for chart in (c for c in charts if c.startswith(("trajectories", "states"))):
         traces = plotted_traces(page, chart)
-        assert all(y is None for trace in traces for y in trace.get("y", [])), chart
+        assert all(y in (None, 0) for trace in traces for y in trace.get("y", [])), chart  # 0: no one
 
 
 def test_list_and_latest_follow_refreshes_only(own_home: Settings, published_trial: Warehouse) -> None:

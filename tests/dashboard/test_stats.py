@@ -8,6 +8,8 @@ from outcomes.dashboard.stats import (
     kaplan_meier,
     mean_interval,
     rate_is_shown,
+    roundmid,
+    roundmid_range,
     show_count,
     wilson,
 )
@@ -37,7 +39,7 @@ def test_wilson_stays_inside_0_and_100_and_refuses_nonsense() -> None:
 
 
 def test_counts_under_5_are_never_shown() -> None:
-    assert [show_count(n) for n in (0, 1, 4, 5, 36)] == ["<5", "<5", "<5", "5", "36"]
+    assert [show_count(n) for n in (0, 1, 4, 5, 36)] == ["0", "<5", "<5", "5", "36"]  # 0 describes no one
     assert show_count(None) == "–"  # unknown is not a small cell
 
 
@@ -59,7 +61,7 @@ def test_kaplan_meier_by_hand() -> None:
     S(1) = 4/5; S(2) = 4/5 * 3/4 = 0.6 (the one censored at 2 is still at risk at 2);
     S(3) = 0.6 * 1/2 = 0.3; S(4) = 0.3 (a censoring is no event)."""
     subjects = [(1.0, True), (2.0, True), (2.0, False), (3.0, True), (4.0, False)]
-    curve = kaplan_meier("IPS", subjects, table_months=(0, 2, 3))
+    curve = kaplan_meier("IPS", subjects, table_months=(0, 2, 3), rounding=1)
     by_time = dict(zip(curve.times, curve.survival, strict=True))
     assert by_time[1.0] == pytest.approx(0.8)
     assert by_time[2.0] == pytest.approx(0.6)
@@ -70,3 +72,53 @@ def test_kaplan_meier_by_hand() -> None:
     assert curve.n == 5
     assert curve.drawn_until == 1.0  # at 2 months only 4 remain at risk: the curve stops before
     assert all(lo <= s <= hi for lo, s, hi in zip(curve.lower, curve.survival, curve.upper, strict=True))
+
+
+def test_midpoint_rounding_keeps_only_the_group_of_5() -> None:
+    assert [roundmid(n) for n in (0, 1, 4, 5, 6, 10, 11, 38)] == [0, 3, 3, 3, 8, 8, 13, 38]
+    assert [roundmid_range(n) for n in (0, 3, 38, 40)] == [(0, 0), (1, 5), (36, 40), (36, 40)]
+    assert all(roundmid_range(n)[0] <= n <= roundmid_range(n)[1] for n in range(200))
+
+
+def test_unrounded_kaplan_meier_in_whole_months_agrees_with_statsmodels() -> None:
+    """With rounding off, the estimate and its Greenwood error equal statsmodels' on the same
+    whole-month times (an independent implementation)."""
+    import math
+    import random
+
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    rng = random.Random(7)
+    subjects = [(rng.uniform(0.1, 24), rng.random() < 0.5) for _ in range(60)]
+    curve = kaplan_meier("x", subjects, (0, 12), rounding=1)
+    fitted = SurvfuncRight([math.ceil(d) for d, _ in subjects], [int(e) for _, e in subjects])
+    expected = dict(zip(fitted.surv_times, fitted.surv_prob, strict=True))
+    got = dict(zip(curve.times[1:], curve.survival[1:], strict=False))
+    for time, prob in expected.items():
+        assert got[float(time)] == pytest.approx(prob)
+    se = dict(zip(fitted.surv_times, fitted.surv_prob_se, strict=True))
+    first = float(fitted.surv_times[0])
+    lo, hi = curve.lower[curve.times.index(first)], curve.upper[curve.times.index(first)]
+    assert lo < expected[fitted.surv_times[0]] < hi and se[fitted.surv_times[0]] > 0
+
+
+def test_the_rounded_curve_steps_only_by_rounded_groups_of_people() -> None:
+    """Every count the curve is made of is 0 or the middle of a group of 5, so no step or table
+    entry says how many (1-5) people found work in a month."""
+    import random
+
+    rng = random.Random(11)
+    subjects = [(rng.uniform(0.1, 24), rng.random() < 0.6) for _ in range(41)]
+    curve = kaplan_meier("x", subjects, (0, 3, 6, 12, 18, 24))
+    assert curve.n_rounded == 43 and curve.at_risk[0] == 43
+    assert all(v == 0 or v % 5 == 3 for v in curve.events.values())
+    exact = kaplan_meier("x", subjects, (0, 3, 6, 12, 18, 24), rounding=1)
+    assert curve.events != exact.events  # rounding changed what is printed
+
+    # the rounded curve stays close to the exact one (within 0.1 at each table month)
+    def at(c: object, month: float) -> float:
+        steps = [s for t, s in zip(c.times, c.survival, strict=True) if t <= month]  # type: ignore[attr-defined]
+        return steps[-1]
+
+    for month in (3, 6, 12):
+        assert at(curve, month) == pytest.approx(at(exact, month), abs=0.1)

@@ -157,7 +157,9 @@ def history(
         typer.Argument(formats=["%Y-%m-%d"], help="The day (UTC): rates as published at its end."),
     ],
 ) -> None:
-    """The employment rates as the dashboard showed them on DATE, from the `history` snapshots."""
+    """The employment rates as published on DATE, from the `history` snapshots: exact counts, for
+    those who may read the marts (the dashboard of that day printed them under disclosure control:
+    small counts and their complements withheld)."""
     from rich.table import Table
 
     from outcomes.warehouse.history import rates_on

@@ -1,16 +1,21 @@
 """The dashboard's charts and their tables, one function per figure: employment within each
 horizon (the published Figure 2), time to first employment (Kaplan-Meier), month-by-month work
-participation, questionnaire trajectories, and the CONSORT flow. Small cells are hidden here."""
+participation, questionnaire trajectories, and the CONSORT flow.
+
+Every count is printed through the study's ``Protection`` (``outcomes.dashboard.numbers``): its
+value, ``<5`` or ``×``; a rate, a share or an interval is drawn only when the counts it is made
+of are shown. The Kaplan-Meier curves are made from rounded counts (``stats.kaplan_meier``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from outcomes.dashboard.data import HORIZONS
+from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.markup import Page, e, fragment, table
+from outcomes.dashboard.numbers import key, randomised_key
 from outcomes.dashboard.stats import (
     SUPPRESSED,
-    is_small,
     kaplan_meier,
     mean_interval,
     rate_is_shown,
@@ -46,19 +51,15 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} %"
 
 
-def rate_cell(k: int | None, n: int | None) -> dict[str, Any]:
-    """A rate as the dashboard shows it: value and Wilson interval, or suppressed/unknown."""
-    if not n:
+def rate_cell(shown: Protection, numerator: str, denominator: str) -> dict[str, Any]:
+    """A rate as the dashboard shows it: value and Wilson interval when both its counts are shown
+    (and each group it describes has 5 people or more), else the counts as printed."""
+    k, n = shown.value(numerator), shown.value(denominator)
+    if denominator in shown.grid.cells and shown.grid.cells[denominator].value == 0:
         return {"shown": False, "text": "no one known yet", "value": None, "lo": None, "hi": None}
-    if not rate_is_shown(k, n):
-        return {
-            "shown": False,
-            "text": f"{SUPPRESSED} (n={show_count(n)})",
-            "value": None,
-            "lo": None,
-            "hi": None,
-        }
-    assert k is not None
+    if k is None or n is None or not rate_is_shown(k, n):
+        text = f"{shown.text(numerator)}/{shown.text(denominator)}"
+        return {"shown": False, "text": text, "value": None, "lo": None, "hi": None}
     lo, hi = wilson(k, n)
     value = 100 * k / n
     return {
@@ -71,7 +72,9 @@ def rate_cell(k: int | None, n: int | None) -> dict[str, Any]:
     }
 
 
-def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms: list[str]) -> None:
+def employment_figure(
+    page: Page, study: str, rates: list[dict[str, Any]], arms: list[str], shown: Protection
+) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -85,9 +88,13 @@ def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms:
     rows = []
     for arm in arms:
         mine = {r["horizon_months"]: r for r in rates if r["arm"] == arm}
-        for col, denominator in enumerate(("n_known", "n_randomised"), start=1):
+        for col, denominator in enumerate(("known", "randomised"), start=1):
             cells = [
-                rate_cell(mine.get(h, {}).get("n_employed"), mine.get(h, {}).get(denominator))
+                rate_cell(
+                    shown,
+                    key(arm, "employed", h),
+                    key(arm, "known", h) if denominator == "known" else randomised_key(shown, arm, h),
+                )
                 for h in HORIZONS
             ]
             fig.add_trace(
@@ -117,17 +124,21 @@ def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms:
                 col=col,
             )
         for h in HORIZONS:
-            r = mine.get(h)
-            if r is None:
+            if h not in mine:
                 continue
-            cc, itt = rate_cell(r["n_employed"], r["n_known"]), rate_cell(r["n_employed"], r["n_randomised"])
+            employed, known, randomised = (
+                key(arm, "employed", h),
+                key(arm, "known", h),
+                randomised_key(shown, arm, h),
+            )
+            cc, itt = rate_cell(shown, employed, known), rate_cell(shown, employed, randomised)
             rows.append(
                 [
                     arm,
                     h,
-                    show_count(r["n_randomised"]),
-                    show_count(r["n_known"]),
-                    show_count(r["n_employed"]),
+                    shown.text(randomised),
+                    shown.text(known),
+                    shown.text(employed),
                     cc["text"],
                     f"{cc['lo']:.1f}–{cc['hi']:.1f}" if cc["shown"] else "–",
                     itt["text"],
@@ -169,10 +180,24 @@ def employment_figure(page: Page, study: str, rates: list[dict[str, Any]], arms:
     )
 
 
-def survival_figure(page: Page, study: str, survival: list[dict[str, Any]], arms: list[str]) -> None:
+def survival_figure(
+    page: Page, study: str, survival: list[dict[str, Any]], arms: list[str], shown: Protection
+) -> None:
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    if not shown.curve:
+        fig.add_annotation(text="not drawn", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(
+            height=200, template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False}
+        )
+        page.chart(
+            f"survival-{study}",
+            fig,
+            "Not drawn: in arms this small, even a curve made from counts rounded to groups of 5 would let "
+            "a count under 5 be worked out from the other numbers on this page.",
+        )
+        return
     curves = []
     for arm in arms:
         subjects = [(float(r["months"]), bool(r["employed"])) for r in survival if r["arm"] == arm]
@@ -196,11 +221,17 @@ def survival_figure(page: Page, study: str, survival: list[dict[str, Any]], arms
                     legendgroup=arm,
                 )
             )
+        randomised = key(arm, "randomised")
+        n = (
+            shown.text(randomised)
+            if randomised in shown.grid.cells and shown.grid.cells[randomised].value == curve.n
+            else f"≈{curve.n_rounded}"
+        )
         fig.add_trace(
             go.Scatter(
                 x=times,
                 y=employed,
-                name=f"{arm} (n={show_count(curve.n)})",
+                name=f"{arm} (n={n})",
                 legendgroup=arm,
                 line={"shape": "hv", "color": colour, "width": 2.5},
                 mode="lines",
@@ -229,43 +260,42 @@ def survival_figure(page: Page, study: str, survival: list[dict[str, Any]], arms
     page.chart(
         f"survival-{study}",
         fig,
-        "Kaplan-Meier estimate (statsmodels) of the time to first competitive employment, shown as the "
-        "cumulative share employed with its 95 % interval; participants are censored at the end of their "
-        "observation. A curve stops where fewer than 5 people remain at risk.",
+        "Kaplan-Meier estimate of the time to first competitive employment, shown as the cumulative share "
+        "employed with its 95 % interval; participants are censored at the end of their observation. So that "
+        "no step reveals fewer than 5 people, times are counted in whole months and the numbers employed, "
+        "censored and randomised are rounded to the middle of their group of 5 (1-5 is 3, 6-10 is 8) before "
+        "the estimate is made. A curve stops where fewer than 5 people remain at risk.",
     )
-    header = ["arm", *[f"{m} mo" for m in KM_TABLE_MONTHS]]
+    header = ["arm (rounded)", *[f"{m} mo" for m in KM_TABLE_MONTHS]]
     rows = [[f"{c.label}: at risk", *[show_count(c.at_risk.get(m)) for m in KM_TABLE_MONTHS]] for c in curves]
     rows += [
-        [f"{c.label}: employed by then", *[show_count(c.events.get(m)) for m in KM_TABLE_MONTHS]]
+        [f"{c.label}: employed by then", *[str(c.events.get(m, "–")) for m in KM_TABLE_MONTHS]]
         for c in curves
     ]
     page.add(table(header, rows, "numbers"))
 
 
-def states_figure(
-    page: Page, study: str, states: list[dict[str, Any]], observed: list[dict[str, Any]], arms: list[str]
-) -> None:
+def states_figure(page: Page, study: str, arms: list[str], shown: Protection) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    counts: dict[tuple[str, int, str], int] = {
-        (r["arm"], r["month_index"], r["state"]): r["n"] for r in states
-    }
-    totals: dict[tuple[str, int], int] = {(r["arm"], r["month_index"]): r["n"] for r in observed}
     months = list(range(25))
+    states = work_participation_states()
+
+    def share(arm: str, m: int, state: str) -> float | None:
+        """The state's share of the month's observed, drawn only when both counts are shown."""
+        n, total = shown.value(key(arm, "state", m, state)), shown.value(key(arm, "observed", m))
+        return 100 * n / total if n is not None and total else None
+
     fig = make_subplots(
         rows=1, cols=len(arms) or 1, shared_yaxes=True, subplot_titles=arms, horizontal_spacing=0.04
     )
     for col, arm in enumerate(arms, start=1):
-        for state, label, _meaning, colour in work_participation_states():
-            ys = []
-            for m in months:
-                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
-                ys.append(100 * n / total if total and n and not is_small(n) else None)
+        for state, label, _meaning, colour in states:
             fig.add_trace(
                 go.Bar(
                     x=months,
-                    y=ys,
+                    y=[share(arm, m, state) for m in months],
                     name=label,
                     legendgroup=state,
                     showlegend=col == 1,
@@ -277,8 +307,8 @@ def states_figure(
             )
         fig.update_xaxes(
             title_text="month since randomisation",
-            tickvals=[0, 6, 12, 18, 24],
-            ticktext=[f"{m}<br>n={show_count(totals.get((arm, m), 0))}" for m in (0, 6, 12, 18, 24)],
+            tickvals=list(STATE_TABLE_MONTHS),
+            ticktext=[f"{m}<br>n={shown.text(key(arm, 'observed', m))}" for m in STATE_TABLE_MONTHS],
             row=1,
             col=col,
         )
@@ -295,24 +325,40 @@ def states_figure(
         f"states-{study}",
         fig,
         "The work-participation state on each month's checkpoint date, as a share of the participants "
-        "observed that month (n under each axis). Cells of fewer than 5 people are not drawn, so a bar "
-        "can fall short of 100 %.",
+        "observed that month (n under each axis). A share is drawn only where its count and the month's "
+        "observed are shown, so a bar can fall short of 100 %.",
     )
-    rows = []
-    for arm in arms:
-        for state, label, _meaning, _colour in work_participation_states():
-            cells = []
-            for m in STATE_TABLE_MONTHS:
-                n, total = counts.get((arm, m, state), 0), totals.get((arm, m), 0)
-                cells.append(
-                    f"{show_count(n)}" + (f" ({100 * n / total:.0f} %)" if total and not is_small(n) else "")
-                )
-            rows.append([arm, label, *cells])
-        rows.append([arm, "observed", *[show_count(totals.get((arm, m), 0)) for m in STATE_TABLE_MONTHS]])
-    page.add(table(["arm", "state", *[f"month {m}" for m in STATE_TABLE_MONTHS]], rows, "numbers compact"))
+
+    def rows(selected: list[int]) -> list[list[str]]:
+        out = []
+        for arm in arms:
+            for state, label, _meaning, _colour in states:
+                cells = []
+                for m in selected:
+                    value = share(arm, m, state)
+                    cells.append(
+                        shown.text(key(arm, "state", m, state))
+                        + (f" ({value:.0f} %)" if value is not None else "")
+                    )
+                out.append([arm, label, *cells])
+            out.append([arm, "observed", *[shown.text(key(arm, "observed", m)) for m in selected]])
+        return out
+
+    header = ["arm", "state"]
+    page.add(
+        table(
+            [*header, *[f"month {m}" for m in STATE_TABLE_MONTHS]],
+            rows(list(STATE_TABLE_MONTHS)),
+            "numbers compact",
+        )
+    )
+    every = table([*header, *[str(m) for m in months]], rows(months), "numbers compact")
+    page.add(fragment("details", summary="Every month (the counts behind the bars)", body=every))
 
 
-def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any]], arms: list[str]) -> None:
+def trajectories_figure(
+    page: Page, study: str, trajectories: list[dict[str, Any]], arms: list[str], shown: Protection
+) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -338,7 +384,9 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
             xs, ys, lo, hi, text = [], [], [], [], []
             for p in points:
                 n = int(p["n"] or 0)
-                mean = None if p["mean"] is None or is_small(n) else float(p["mean"])
+                n_shown = shown.value(key(arm, "scored", measure, p["timepoint_months"]))
+                # a mean (and its interval) would give a withheld n away, like a rate its counts
+                mean = None if p["mean"] is None or n_shown is None or n_shown < 5 else float(p["mean"])
                 sd = None if p["sd"] is None else float(p["sd"])
                 interval = mean_interval(mean, sd, n) if mean is not None else None
                 xs.append(p["timepoint_months"])
@@ -352,7 +400,7 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
                         labels[measure],
                         arm,
                         p["timepoint_months"],
-                        show_count(n),
+                        shown.text(key(arm, "scored", measure, p["timepoint_months"])),
                         "–" if mean is None else f"{mean:.2f}",
                         f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "–",
                     ]
@@ -391,32 +439,32 @@ def trajectories_figure(page: Page, study: str, trajectories: list[dict[str, Any
     page.chart(
         f"trajectories-{study}",
         fig,
-        "Mean score by arm at 0, 6, 12 and 24 months, with its 95 % interval (mean ± 1.96·sd/√n). A "
-        "mean of fewer than 5 people is not shown.",
+        "Mean score by arm at 0, 6, 12 and 24 months, with its 95 % interval (mean ± 1.96·sd/√n), shown "
+        "where its n is: not for fewer than 5 people, nor where n is withheld (×).",
     )
     numbers = table(["measure", "arm", "months", "n", "mean", "95 % CI"], rows, "numbers compact")
     page.add(fragment("details", summary="The numbers (n, mean, 95 % interval)", body=numbers))
 
 
-def consort_flow(page: Page, consort: list[dict[str, Any]]) -> None:
+def consort_flow(page: Page, consort: list[dict[str, Any]], shown: Protection) -> None:
+    def analysed(arm: str, h: int) -> str:
+        own = key(arm, "analysed", h)
+        return own if own in shown.grid.cells else key(arm, "known", h)
+
     steps = (
-        ("n_randomised", "Randomised"),
-        ("n_intervention_ended", "Stopped the intervention (still followed)"),
-        ("n_lost_by_12m", "Lost or withdrawn by 12 months"),
-        ("n_analysed_12m", "Analysed at 12 months"),
-        ("n_lost_by_24m", "Lost or withdrawn by 24 months"),
-        ("n_analysed_24m", "Analysed at 24 months"),
+        (lambda arm: key(arm, "randomised"), "Randomised", False),
+        (lambda arm: key(arm, "stopped"), "Stopped the intervention (still followed)", True),
+        (lambda arm: key(arm, "lost", 12), "Lost or withdrawn by 12 months", True),
+        (lambda arm: analysed(arm, 12), "Analysed at 12 months", False),
+        (lambda arm: key(arm, "lost", 24), "Lost or withdrawn by 24 months", True),
+        (lambda arm: analysed(arm, 24), "Analysed at 24 months", False),
     )
     arms = [
         {
             "name": row["arm"],
             "boxes": [
-                {
-                    "n": show_count(row[key]),
-                    "label": label,
-                    "side": key.startswith(("n_lost", "n_intervention")),
-                }
-                for key, label in steps
+                {"n": shown.text(cell(row["arm"])), "label": label, "side": side}
+                for cell, label, side in steps
             ],
         }
         for row in consort

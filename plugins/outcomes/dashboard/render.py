@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from outcomes.dashboard.data import DashboardData
+from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.figures import (
     consort_flow,
     employment_figure,
@@ -17,7 +18,13 @@ from outcomes.dashboard.figures import (
     trajectories_figure,
 )
 from outcomes.dashboard.markup import Page, fragment, table
+from outcomes.dashboard.numbers import key, study_protection
 from outcomes.templates import render as render_template
+
+WITHHELD_STUDY = (
+    "its arms are so small that no choice of numbers to withhold would keep a count under 5 from "
+    "being worked out; the marts hold them for those who may read them."
+)
 
 
 def quality_panel(data: DashboardData) -> str:
@@ -63,15 +70,18 @@ def quality_panel(data: DashboardData) -> str:
     )
 
 
-def lock_table(data: DashboardData, study: str) -> str:
+def lock_table(data: DashboardData, study: str, shown: Protection) -> str:
     lock = data.lock
     assert lock is not None
     before = {(r["study"], r["arm"], r["horizon_months"]): r for r in lock.rates}
     rows = []
     for today in (r for r in data.rates if r["study"] == study):
-        then = before.get((today["study"], today["arm"], today["horizon_months"]))
-        now_cell = rate_cell(today["n_employed"], today["n_known"])
-        then_cell = rate_cell(then["n_employed"], then["n_known"]) if then else None
+        arm, h = today["arm"], today["horizon_months"]
+        then = before.get((today["study"], arm, h))
+        now_cell = rate_cell(shown, key(arm, "employed", h), key(arm, "known", h))
+        then_cell = (
+            rate_cell(shown, key(arm, "lock employed", h), key(arm, "lock known", h)) if then else None
+        )
         change = (
             f"{now_cell['value'] - then_cell['value']:+.1f} pp"
             if then_cell and then_cell["shown"] and now_cell["shown"]
@@ -91,8 +101,9 @@ def lock_table(data: DashboardData, study: str) -> str:
     )
 
 
-def render(data: DashboardData) -> tuple[str, list[str]]:
-    """The snapshot's HTML and the ids of its charts."""
+def render(data: DashboardData) -> tuple[str, list[str], dict[str, dict[str, str]]]:
+    """The snapshot's HTML, the ids of its charts, and every count it prints per study (its value,
+    ``<5`` or ``×``: what the page discloses, kept in the snapshot's sidecar)."""
     from plotly.offline import get_plotlyjs
 
     build = data.build or {}
@@ -105,6 +116,7 @@ def render(data: DashboardData) -> tuple[str, list[str]]:
         return page.html()
 
     studies = []
+    printed: dict[str, dict[str, str]] = {}
     for study in data.studies:
         rates = [r for r in data.rates if r["study"] == study]
         arms = sorted({r["arm"] for r in rates}) or sorted(
@@ -114,15 +126,22 @@ def render(data: DashboardData) -> tuple[str, list[str]]:
         def of(rows: list[dict[str, Any]], study: str = study) -> list[dict[str, Any]]:
             return [r for r in rows if r["study"] == study]
 
+        try:
+            shown = study_protection(data, study, arms)
+        except ValueError:  # too few people to print any of it without giving a small count away
+            studies.append({"name": study, "withheld": WITHHELD_STUDY})
+            printed[study] = {}
+            continue
+        printed[study] = shown.printed()
         studies.append(
             {
                 "name": study,
-                "employment": part(employment_figure, study, rates, arms),
-                "lock": lock_table(data, study) if data.lock is not None else "",
-                "survival": part(survival_figure, study, of(data.survival), arms),
-                "states": part(states_figure, study, of(data.states), of(data.observed), arms),
-                "trajectories": part(trajectories_figure, study, of(data.trajectories), arms),
-                "consort": part(consort_flow, of(data.consort)),
+                "employment": part(employment_figure, study, rates, arms, shown),
+                "lock": lock_table(data, study, shown) if data.lock is not None else "",
+                "survival": part(survival_figure, study, of(data.survival), arms, shown),
+                "states": part(states_figure, study, arms, shown),
+                "trajectories": part(trajectories_figure, study, of(data.trajectories), arms, shown),
+                "consort": part(consort_flow, of(data.consort), shown),
             }
         )
     document = render_template(
@@ -137,4 +156,4 @@ def render(data: DashboardData) -> tuple[str, list[str]]:
         lock_name=data.lock.name if data.lock is not None else "",
         charts=charts,
     )
-    return document, charts
+    return document, charts, printed

@@ -120,7 +120,7 @@ def refresh(settings: Settings, warehouse: Any, compare_lock: str | None = None)
     content = dashboard_data.read(warehouse, "marts", compare_lock=compare_lock)
     if content.build is None:
         raise RuntimeError("nothing is published yet: the dashboard renders published marts only")
-    document, charts = render(content)
+    document, charts, printed = render(content)
     info = {
         "build_id": content.build["build_id"],
         "as_of_date": str(content.build["as_of_date"]),
@@ -128,6 +128,7 @@ def refresh(settings: Settings, warehouse: Any, compare_lock: str | None = None)
         "rendered_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "charts": charts,
         "lock": content.lock.name if content.lock else None,
+        "printed": printed,  # every count the page prints (value, <5 or ×), by study
     }
     return write_snapshot(settings, document, info)
 

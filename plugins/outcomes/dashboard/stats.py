@@ -2,8 +2,8 @@
 
 Pure functions (no database, no plotting), so each rule is tested on its own.
 
-Small cells (docs/definitions.md, privacy): any count of fewer than ``SMALL_CELL`` people is shown as
-``<5``, never as its value, in charts and tables alike. A rate or a mean describes its numerator's
+Small cells (docs/reliability.md, "Disclosure control"): any count of 1 to ``SMALL_CELL`` - 1 people is
+shown as ``<5``, never as its value, in charts and tables alike. A rate or a mean describes its numerator's
 people and the rest of its denominator, so it is suppressed when either group is under 5
 (``rate_is_shown``): 38 of 40 employed would otherwise say that 2 people were not.
 """
@@ -11,7 +11,7 @@ people and the rest of its denominator, so it is suppressed when either group is
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SMALL_CELL = 5
@@ -20,8 +20,10 @@ Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
 
 
 def is_small(count: int | None) -> bool:
-    """A count that may not be shown (``None`` is unknown, not small)."""
-    return count is not None and count < SMALL_CELL
+    """A count that may not be shown: 1 to 4 people. ``None`` is unknown, not small; 0 is not small
+    either: an empty cell describes no one (the minimum-frequency rule of the statistical offices;
+    every Kaplan-Meier curve shows its stretches without events)."""
+    return count is not None and 0 < count < SMALL_CELL
 
 
 def show_count(count: int | None) -> str:
@@ -62,53 +64,97 @@ def mean_interval(mean: float, sd: float | None, n: int, z: float = Z95) -> tupl
     return mean - half, mean + half
 
 
+def roundmid(count: int, base: int = SMALL_CELL) -> int:
+    """A count rounded to the middle of its group of ``base`` (0 stays 0; 1-5 is 3, 6-10 is 8, ...).
+
+    The midpoint rounding of OpenSAFELY's Kaplan-Meier action: a rounded count says which group of
+    ``base`` the count is in and no more, so no count under 5 can be read off it.
+    """
+    if count <= 0:
+        return 0
+    return math.ceil(count / base) * base - base // 2
+
+
+def roundmid_range(count: int, base: int = SMALL_CELL) -> tuple[int, int]:
+    """The counts a reader knows ``count`` to be among, from ``roundmid(count)``."""
+    if count <= 0:
+        return 0, 0
+    high = math.ceil(count / base) * base
+    return high - base + 1, high
+
+
 @dataclass(frozen=True)
 class SurvivalCurve:
-    """A Kaplan-Meier estimate of the share *not yet employed*, with its at-risk table."""
+    """A Kaplan-Meier estimate of the share *not yet employed*, with its at-risk table, made from
+    counts rounded by ``roundmid`` in whole months."""
 
     label: str
     times: list[float]  # months since randomisation, the step points (from 0)
     survival: list[float]  # proportion not yet employed, 0..1
     lower: list[float]
     upper: list[float]
-    at_risk: dict[int, int]  # month -> people still at risk (not employed, still observed)
-    events: dict[int, int]  # month -> people employed by then (cumulative)
-    n: int
+    at_risk: dict[int, int]  # month -> people still at risk (rounded)
+    events: dict[int, int]  # month -> people employed by the end of that month (rounded, cumulative)
+    n: int  # everyone in the curve (exact; the page prints it under its own disclosure control)
+    n_rounded: int  # the risk set the curve starts from
     drawn_until: float  # the curve is drawn only while 5 people or more are at risk
 
 
-def at_risk_at(subjects: Iterable[tuple[float, bool]], time: float) -> int:
-    """People still at risk just before ``time``: duration >= time."""
-    return sum(1 for duration, _ in subjects if duration >= time)
+def whole_month(duration: float) -> int:
+    """The month a time in months falls in, counted at its end: ``(t-1, t]`` is month ``t``."""
+    return math.ceil(duration - 1e-9) if duration > 0 else 0
 
 
 def kaplan_meier(
-    label: str, subjects: Sequence[tuple[float, bool]], table_months: Sequence[int]
+    label: str,
+    subjects: Sequence[tuple[float, bool]],
+    table_months: Sequence[int],
+    rounding: int = SMALL_CELL,
 ) -> SurvivalCurve:
     """Kaplan-Meier of time to first competitive employment, right-censored at the end of each
-    participant's observation. ``subjects``: (months, employed) per participant.
+    participant's observation, that reveals no risk set and no event count under 5.
 
-    The estimate and its Greenwood standard errors come from statsmodels (``SurvfuncRight``); the
-    pointwise 95 % interval uses the log-log transform, so it stays within 0..1. The curve runs
-    from (0, 1) through every event time to the last follow-up time.
+    ``subjects``: (months, employed) per participant. Times are grouped into whole months (a time in
+    month ``t``, that is in ``(t-1, t]``, counts at ``t``); the cumulative counts of events and of
+    censorings at each month, and the number randomised, are rounded with ``roundmid`` (base
+    ``rounding``; 1 leaves them exact); the risk sets and the events of each month come from the
+    rounded counts (OpenSAFELY's approach). So a step says only that some 1-5 (rounded) people found
+    work that month. Greenwood's variance of the rounded estimate gives a pointwise 95 % interval on
+    the log-log scale (Kalbfleisch-Prentice), within 0..1.
     """
-    from statsmodels.duration.survfunc import SurvfuncRight
+
+    def rounded(count: int) -> int:
+        return roundmid(count, rounding) if rounding > 1 else count
 
     n = len(subjects)
-    at_risk = {m: at_risk_at(subjects, m) for m in table_months}
-    events = {m: sum(1 for d, e in subjects if e and d <= m) for m in table_months}
+    month_of = [
+        (math.ceil(duration - 1e-9) if duration > 0 else 0, employed) for duration, employed in subjects
+    ]
+    last = max((m for m, _ in month_of), default=0)
+
+    def by(month: int, employed: bool) -> int:  # cumulative, rounded
+        return rounded(sum(1 for m, e in month_of if e == employed and m <= month))
+
+    def at_risk(month: int) -> int:
+        return rounded(n) - (by(month - 1, True) + by(month - 1, False) if month > 0 else 0)
+
     times, survival, lower, upper = [0.0], [1.0], [1.0], [1.0]
-    if any(e for _, e in subjects):
-        fitted = SurvfuncRight([d for d, _ in subjects], [int(e) for _, e in subjects])
-        for time, prob, se in zip(fitted.surv_times, fitted.surv_prob, fitted.surv_prob_se, strict=True):
-            lo, hi = _loglog_interval(float(prob), float(se))
-            times.append(float(time))
-            survival.append(float(prob))
-            lower.append(lo)
-            upper.append(hi)
-    last = max((d for d, _ in subjects), default=0.0)
+    prob, greenwood = 1.0, 0.0
+    for month in range(last + 1):
+        risk = at_risk(month)
+        events = by(month, True) - (by(month - 1, True) if month > 0 else 0)
+        if events <= 0 or risk <= 0:
+            continue
+        prob *= max(0.0, 1 - events / risk)
+        if risk > events:
+            greenwood += events / (risk * (risk - events))
+        lo, hi = _loglog_interval(prob, prob * math.sqrt(greenwood))
+        times.append(float(month))
+        survival.append(prob)
+        lower.append(lo)
+        upper.append(hi)
     if last > times[-1]:  # the flat stretch after the last event, to the last follow-up
-        times.append(last)
+        times.append(float(last))
         survival.append(survival[-1])
         lower.append(lower[-1])
         upper.append(upper[-1])
@@ -118,10 +164,11 @@ def kaplan_meier(
         survival=survival,
         lower=lower,
         upper=upper,
-        at_risk=at_risk,
-        events=events,
+        at_risk={m: max(0, at_risk(m)) for m in table_months},
+        events={m: by(m, True) for m in table_months},
         n=n,
-        drawn_until=max((t for t in times if at_risk_at(subjects, t) >= SMALL_CELL), default=0.0),
+        n_rounded=rounded(n),
+        drawn_until=max((t for t in times if at_risk(int(t)) >= SMALL_CELL), default=0.0),
     )
 
 

@@ -1,4 +1,4 @@
-"""As-of questions: "what did the dashboard say on 3 March?" (``outcomes history DATE``).
+"""As-of questions: "what was published on 3 March?" (``outcomes history DATE``, exact counts).
 
 The ``history`` schema keeps every version of ``agg_employment_rates`` (dbt snapshots, taken after
 each publish): a version was what analysts and the dashboard saw from ``dbt_valid_from`` until
