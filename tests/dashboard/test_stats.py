@@ -96,10 +96,13 @@ def test_unrounded_kaplan_meier_in_whole_months_agrees_with_statsmodels() -> Non
     got = dict(zip(curve.times[1:], curve.survival[1:], strict=False))
     for time, prob in expected.items():
         assert got[float(time)] == pytest.approx(prob)
-    se = dict(zip(fitted.surv_times, fitted.surv_prob_se, strict=True))
-    first = float(fitted.surv_times[0])
-    lo, hi = curve.lower[curve.times.index(first)], curve.upper[curve.times.index(first)]
-    assert lo < expected[fitted.surv_times[0]] < hi and se[fitted.surv_times[0]] > 0
+    # the interval is the log-log transform of statsmodels' Greenwood error, at every step
+    for time, prob, se in zip(fitted.surv_times, fitted.surv_prob, fitted.surv_prob_se, strict=True):
+        at = curve.times.index(float(time))
+        if 0 < prob < 1:
+            spread = 1.959963984540054 * se / (prob * abs(math.log(prob)))
+            assert curve.lower[at] == pytest.approx(prob ** math.exp(spread))
+            assert curve.upper[at] == pytest.approx(prob ** math.exp(-spread))
 
 
 def test_the_rounded_curve_steps_only_by_rounded_groups_of_people() -> None:

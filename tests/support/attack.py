@@ -86,12 +86,12 @@ class Reader:
 
     bounds: dict[str, tuple[int, int]] = field(default_factory=dict)
     sums: list[tuple[str, list[str]]] = field(default_factory=list)
-    small: list[tuple[str, int, bool]] = field(default_factory=list)  # name, true value, an outcome?
+    small: list[tuple[str, int]] = field(default_factory=list)  # name, true value
 
-    def group(self, name: str, total: str, parts: list[str], value: int, outcome: bool = False) -> None:
+    def group(self, name: str, total: str, parts: list[str], value: int) -> None:
         """A group of people the reader can form: ``total`` minus ``parts``; ``value`` is its truth."""
         self.adds_up(total, [*parts, self.var(name)])
-        self.small.append((name, value, outcome))
+        self.small.append((name, value))
 
     def var(self, name: str) -> str:
         self.bounds.setdefault(name, (0, BIG))
@@ -213,7 +213,7 @@ def attack(
                 known, employed = f"{arm} known {h}", f"{arm} employed {h}"
                 group(f"{arm} not known {h}", r, [known], n - t["known"][h])
                 group(f"{arm} not employed (ITT) {h}", r, [employed], n - t["employed"][h])
-                group(f"{arm} not employed {h}", known, [employed], t["known"][h] - t["employed"][h], True)
+                group(f"{arm} not employed {h}", known, [employed], t["known"][h] - t["employed"][h])
                 if previous is not None:
                     group(
                         f"{arm} newly employed {previous}-{h}",
@@ -236,14 +236,14 @@ def attack(
                 reader.adds_up(f"{arm} observed {m}", [f"{arm} {s} {m}" for s in states])
                 for s in states:
                     count = t["states"].get((m, s), 0)
-                    small.append((f"{arm} {s} {m}", count, True))
+                    small.append((f"{arm} {s} {m}", count))
                     group(f"{arm} not {s} {m}", f"{arm} observed {m}", [f"{arm} {s} {m}"], observed - count)
                 group(f"{arm} not observed {m}", r, [f"{arm} observed {m}"], n - observed)
             for (measure, m), scored in t["scored"].items():
                 group(f"{arm} not scored {measure} {m}", r, [f"{arm} scored {measure} {m}"], n - scored)
-            small += [(f"{arm} employed {h}", v, True) for h, v in t["employed"].items()]
-            small += [(f"{arm} lost {h}", v, False) for h, v in t["lost"].items()]
-        for name, value, _outcome in small:
+            small += [(f"{arm} employed {h}", v) for h, v in t["employed"].items()]
+            small += [(f"{arm} lost {h}", v) for h, v in t["lost"].items()]
+        for name, value in small:
             if not 0 < value < 5:  # 1-4 people: a zero describes no one
                 continue
             assert name in reader.bounds, f"{study}: {name} is not on the page"

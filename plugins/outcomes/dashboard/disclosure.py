@@ -141,10 +141,6 @@ class Protection:
         """Every printed cell as the page prints it (the snapshot's sidecar keeps this)."""
         return {key: self.text(key) for key, cell in self.grid.cells.items() if cell.printed}
 
-    @property
-    def small(self) -> list[str]:
-        return [k for k, c in self.grid.cells.items() if c.small]
-
 
 def protect(grid: Grid, max_rounds: int = 100) -> Protection:
     """Withhold the small printed cells and the cheapest complements that keep every small cell,
@@ -169,18 +165,9 @@ def _cut(grid: Grid, withheld: frozenset[str], key: str) -> dict[str, float]:
     from scipy.optimize import linprog
 
     members, touching = _component(grid, withheld, key)
-    printed = sorted(
-        {k for i in touching for k in (grid.relations[i][0], *grid.relations[i][1])} - set(members)
-    )
-    columns = members + printed
+    columns, equations, bounds = _programme(grid, withheld, members, touching)
+    printed = columns[len(members) :]
     index = {k: i for i, k in enumerate(columns)}
-    equations = np.zeros((len(touching), len(columns)))
-    for row, i in enumerate(touching):
-        total, parts = grid.relations[i]
-        equations[row, index[total]] += 1.0
-        for part in parts:
-            equations[row, index[part]] -= 1.0
-    bounds = [_bounds(grid, withheld, k) for k in columns]
     reach = {k: _bounds(grid, withheld | {k}, k) for k in printed}  # a printed cell's range, withheld
     value = grid.cells[key].value
     weight: dict[str, float] = dict.fromkeys(printed, 0.0)
@@ -328,31 +315,41 @@ def _range(
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    index = {k: i for i, k in enumerate(members)}
-    bounds = [_bounds(grid, withheld, k) for k in members]
-    rows, rhs = [], []
-    for i in touching:
-        total, parts = grid.relations[i]
-        row = np.zeros(len(members))
-        constant = 0.0
-        for other, sign in ((total, 1.0), *((p, -1.0) for p in parts)):
-            if other in index:
-                row[index[other]] += sign
-            else:
-                constant += sign * grid.cells[other].value
-        rows.append(row)
-        rhs.append(-constant)
-    constraints = [LinearConstraint(np.array(rows), lb=rhs, ub=rhs)] if rows else []
+    columns, equations, bounds = _programme(grid, withheld, members, touching)
+    constraints = [LinearConstraint(equations, lb=0.0, ub=0.0)] if len(touching) else []
     limits = Bounds([b[0] for b in bounds], [b[1] for b in bounds])
+    at = columns.index(key)
     ends = []
     for sign in (1.0, -1.0):
-        objective = np.zeros(len(members))
-        objective[index[key]] = sign
-        result = milp(objective, constraints=constraints, integrality=np.ones(len(members)), bounds=limits)
+        objective = np.zeros(len(columns))
+        objective[at] = sign
+        result = milp(objective, constraints=constraints, integrality=np.ones(len(columns)), bounds=limits)
         if not result.success:
             raise ValueError(f"the page's numbers contradict each other around {key}: {result.message}")
-        ends.append(round(result.x[index[key]]))
+        ends.append(round(result.x[at]))
     return ends[0], ends[1]
+
+
+def _programme(
+    grid: Grid, withheld: frozenset[str], members: list[str], touching: list[int]
+) -> tuple[list[str], Any, list[tuple[int, int]]]:
+    """The attacker's programme around a component: its columns (the unknown ``members``, then the
+    printed cells of the relations it touches, fixed at their values), one equation a relation
+    (total - parts = 0), and every column's bounds."""
+    import numpy as np
+
+    printed = sorted(
+        {k for i in touching for k in (grid.relations[i][0], *grid.relations[i][1])} - set(members)
+    )
+    columns = members + printed
+    index = {k: i for i, k in enumerate(columns)}
+    equations = np.zeros((len(touching), len(columns)))
+    for row, i in enumerate(touching):
+        total, parts = grid.relations[i]
+        equations[row, index[total]] += 1.0
+        for part in parts:
+            equations[row, index[part]] -= 1.0
+    return columns, equations, [_bounds(grid, withheld, k) for k in columns]
 
 
 def _around(grid: Grid, withheld: frozenset[str], key: str) -> list[str]:

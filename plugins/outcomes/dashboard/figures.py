@@ -15,7 +15,7 @@ from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.markup import Page, e, fragment, table
 from outcomes.dashboard.numbers import key, randomised_key
 from outcomes.dashboard.stats import (
-    SUPPRESSED,
+    SMALL_CELL,
     kaplan_meier,
     mean_interval,
     rate_is_shown,
@@ -386,7 +386,9 @@ def trajectories_figure(
                 n = int(p["n"] or 0)
                 n_shown = shown.value(key(arm, "scored", measure, p["timepoint_months"]))
                 # a mean (and its interval) would give a withheld n away, like a rate its counts
-                mean = None if p["mean"] is None or n_shown is None or n_shown < 5 else float(p["mean"])
+                mean = (
+                    None if p["mean"] is None or n_shown is None or n_shown < SMALL_CELL else float(p["mean"])
+                )
                 sd = None if p["sd"] is None else float(p["sd"])
                 interval = mean_interval(mean, sd, n) if mean is not None else None
                 xs.append(p["timepoint_months"])
@@ -394,13 +396,14 @@ def trajectories_figure(
                 lo.append(mean - interval[0] if interval and mean is not None else 0)
                 hi.append(interval[1] - mean if interval and mean is not None else 0)
                 digits = 2 if measure.startswith(("hscl25", "eq5d_index")) else 1
-                text.append(f"{mean:.{digits}f}" if mean is not None else SUPPRESSED if n else "")
+                scored = shown.text(key(arm, "scored", measure, p["timepoint_months"]))
+                text.append(f"{mean:.{digits}f}" if mean is not None else scored if n else "")
                 rows.append(
                     [
                         labels[measure],
                         arm,
                         p["timepoint_months"],
-                        shown.text(key(arm, "scored", measure, p["timepoint_months"])),
+                        scored,
                         "–" if mean is None else f"{mean:.2f}",
                         f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "–",
                     ]

@@ -32,7 +32,6 @@ from outcomes.transform.seeds import work_participation_states
 
 PRIMARY_HORIZON = 12
 MONTHS = range(25)
-PUBLIC = 1e9  # the cost of withholding a number every reader knows anyway
 COST = {"primary": 1000.0, "horizon": 100.0, "randomised": 50.0, "flow": 10.0, "observed": 3.0, "detail": 1.0}
 
 

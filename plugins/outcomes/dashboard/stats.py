@@ -127,22 +127,27 @@ def kaplan_meier(
         return roundmid(count, rounding) if rounding > 1 else count
 
     n = len(subjects)
-    month_of = [
-        (math.ceil(duration - 1e-9) if duration > 0 else 0, employed) for duration, employed in subjects
-    ]
-    last = max((m for m, _ in month_of), default=0)
+    months = [whole_month(duration) for duration, _ in subjects]
+    last = max(months, default=0)
+    # cumulative counts by the end of each month (one pass, not one per question asked below)
+    cumulative: dict[bool, list[int]] = {True: [0] * (last + 1), False: [0] * (last + 1)}
+    for month, (_, employed) in zip(months, subjects, strict=True):
+        cumulative[employed][month] += 1
+    for counts in cumulative.values():
+        for month in range(1, last + 1):
+            counts[month] += counts[month - 1]
 
     def by(month: int, employed: bool) -> int:  # cumulative, rounded
-        return rounded(sum(1 for m, e in month_of if e == employed and m <= month))
+        return rounded(cumulative[employed][min(month, last)]) if month >= 0 else 0
 
     def at_risk(month: int) -> int:
-        return rounded(n) - (by(month - 1, True) + by(month - 1, False) if month > 0 else 0)
+        return rounded(n) - by(month - 1, True) - by(month - 1, False)
 
     times, survival, lower, upper = [0.0], [1.0], [1.0], [1.0]
     prob, greenwood = 1.0, 0.0
     for month in range(last + 1):
         risk = at_risk(month)
-        events = by(month, True) - (by(month - 1, True) if month > 0 else 0)
+        events = by(month, True) - by(month - 1, True)
         if events <= 0 or risk <= 0:
             continue
         prob *= max(0.0, 1 - events / risk)
