@@ -37,6 +37,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # by OUTCOMES_DBT_EXECUTION: the watcher's producer and sensors, one dbt_build task, or a
     # task per model; a stage's time is the span from its first task's start to its last's end
     ("dbt", ("dbt_build", "dbt.*")),
+    ("effects", ("estimate_effects",)),
     ("gate", ("quality_gate",)),
     ("publish", ("publish",)),
     ("history", ("snapshot_history",)),
@@ -367,6 +368,9 @@ dashboard.amend_locks(build_id, warehouse)
 done = run_dbt(settings, warehouse, ["build", "--exclude", "path:snapshots"], as_of=day)
 assert done.success, done.failures
 t = mark("dbt", t)
+from outcomes.analysis import tasks as analysis
+analysis.estimate_effects(warehouse)
+t = mark("effects", t)
 gate = quality.quality_gate(build_id, as_of, None, None, warehouse)
 t = mark("gate", t)
 quality.publish_build(build_id, as_of, gate, None, warehouse)

@@ -304,9 +304,9 @@ def markdown(results: dict[str, Any]) -> str:
             "`outcomes run` (ingest of the backlog + build) and an incremental night (the last "
             "night's deliveries, `outcomes run` end to end):",
             "",
-            "| participants | rows | nightly build | dbt | gate | publish | history | dashboard | docs "
-            "| orchestration | first run (ingest) | incremental night (new rows) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| participants | rows | nightly build | dbt | effects | gate | publish | history | dashboard "
+            "| docs | orchestration | first run (ingest) | incremental night (new rows) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in bu["sizes"]:
             if "error" in r:
@@ -315,7 +315,8 @@ def markdown(results: dict[str, Any]) -> str:
             b, st, inc, first = r["build"], r["build"]["stages_s"], r["incremental_night"], r["first_run"]
             out.append(
                 f"| {r['participants']:,} | {r['rows']:,} | **{fmt_s(b['wall_s'])}** | {fmt_s(st['dbt'])} "
-                f"| {fmt_s(st['gate'])} | {fmt_s(st['publish'])} | {fmt_s(st['history'])} "
+                f"| {fmt_s(st['effects'])} | {fmt_s(st['gate'])} | {fmt_s(st['publish'])} "
+                f"| {fmt_s(st['history'])} "
                 f"| {fmt_s(st['dashboard'])} | {fmt_s(st['docs'])} | {fmt_s(b['orchestration_s'])} "
                 f"| {fmt_s(first['wall_s'])} ({fmt_s(first['ingest_s'])}) "
                 f"| {fmt_s(inc['wall_s'])} ({inc['new_rows']:,}, {inc['new_rows_pct']} %) |"

@@ -49,7 +49,9 @@ def test_by_default_one_dbt_build_task_builds_every_model_with_its_tests(build_d
     }
     assert dbt.append_env
     assert dbt.upstream_task_ids == {"amend_locks"}
-    assert dbt.downstream_task_ids == {"quality_gate"}
+    # the effects' estimates are computed into the dbt build's rows before the gate audits them
+    assert dbt.downstream_task_ids == {"estimate_effects"}
+    assert build_dag.get_task("estimate_effects").downstream_task_ids == {"quality_gate"}
     assert not [t for t in build_dag.task_ids if t.startswith("dbt.")]
     assert {
         "resolve_as_of",

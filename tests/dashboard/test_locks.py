@@ -19,7 +19,7 @@ from outcomes.warehouse import locks
 from outcomes.warehouse.connection import Role, Warehouse
 
 pytestmark = pytest.mark.slow
-TABLES = 7
+TABLES = 11
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,28 @@ COUNTED_AGAIN = {
         "select study, arm, n_randomised from {s}.agg_consort_flow",
         "select study, arm, count(*) from {s}.dim_participants group by 1, 2",
     ),
+    "agg_employment_effects": (
+        "select study, horizon_months, analysis, n_ips, n_employed_ips, n_tau, n_employed_tau "
+        "from {s}.agg_employment_effects",
+        "select study, horizon_months, a, "
+        "count(*) filter (where arm = 'IPS' and (a = 'itt' or is_employed_within is not null)), "
+        "count(*) filter (where arm = 'IPS' and is_employed_within), "
+        "count(*) filter (where arm = 'TAU' and (a = 'itt' or is_employed_within is not null)), "
+        "count(*) filter (where arm = 'TAU' and is_employed_within) "
+        "from {s}.fct_employment_outcomes cross join (values ('itt'), ('complete_case')) as v (a) "
+        "where study = 'RCT' group by 1, 2, 3",
+    ),
+    "agg_time_to_employment_effects": (
+        "select study, n_ips, n_events_ips, n_tau, n_events_tau from {s}.agg_time_to_employment_effects",
+        "select d.study, count(*) filter (where d.arm = 'IPS'), "
+        "count(*) filter (where d.arm = 'IPS' "
+        "and o.first_employment_date <= d.randomised_on + interval '24 months'), "
+        "count(*) filter (where d.arm = 'TAU'), "
+        "count(*) filter (where d.arm = 'TAU' "
+        "and o.first_employment_date <= d.randomised_on + interval '24 months') "
+        "from {s}.dim_participants d join {s}.fct_employment_outcomes o "
+        "on o.participant_id = d.participant_id and o.horizon_months = 24 where d.study = 'RCT' group by 1",
+    ),
     "agg_prom_trajectories": (
         "select study, arm, timepoint_months, measure, n from {s}.agg_prom_trajectories",
         "select d.study, d.arm, p.timepoint_months, m.measure, count(m.score) "
@@ -147,7 +169,7 @@ def test_the_aggregates_of_an_intact_lock_recompute_to_themselves(
     from outcomes.warehouse.erasures import Aggregates
 
     frozen = {t: v for t, v in locked.tables.items() if t.startswith("agg_")}
-    assert len(frozen) == 3
+    assert len(frozen) == 6  # the effects' estimates too: computed again, digit for digit
     queries = Aggregates(settings, published_trial).queries(frozen)
     with psycopg.connect(published_trial.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
@@ -156,7 +178,7 @@ def test_the_aggregates_of_an_intact_lock_recompute_to_themselves(
             assert conn.execute(locks.checksum_sql("lock_12m_lock", table)).fetchone() == frozen[table], table
         conn.rollback()
     for table, (shown, again) in counted(published_trial, "lock_12m_lock").items():
-        assert shown == again and len(shown) > 2, table  # the independent count agrees
+        assert shown == again and shown, table  # the independent count agrees
 
 
 def test_an_erasure_amends_the_lock_and_is_recorded(
@@ -179,7 +201,8 @@ def test_an_erasure_amends_the_lock_and_is_recorded(
         # without a build: the locks only (a build would also clean and recount the history,
         # which this module's trial shares with other tests)
         removed = locks.apply_erasures(published_trial, aggregates=aggregates)
-        assert removed == held * (1 + 25 + 5 + 4)  # the person, 25 months, 5 horizons, 4 time points
+        # the person, 25 months, 5 horizons, 4 time points, their time to employment
+        assert removed == held * (1 + 25 + 5 + 4 + 1)
         assert locks.apply_erasures(published_trial, aggregates=aggregates) == 0  # applied once
         # the build that claimed it closes it; an erasure queued while the build ran waits
         with psycopg.connect(published_trial.url()) as conn:
@@ -211,9 +234,13 @@ def test_an_erasure_amends_the_lock_and_is_recorded(
         )
     assert left == (0,)
     assert amendments == [
+        ("adtte_first_employment", "erasure", 1),
         ("agg_consort_flow", "erasure", 0),  # recomputed: one fewer randomised in their arm
+        ("agg_employment_effects", "erasure", 0),  # and the estimates with it
         ("agg_employment_rates", "erasure", 0),
+        ("agg_prom_effects", "erasure", 0),
         ("agg_prom_trajectories", "erasure", 0),
+        ("agg_time_to_employment_effects", "erasure", 0),
         ("dim_participants", "erasure", 1),
         ("fct_employment_outcomes", "erasure", 5),
         ("fct_participant_months", "erasure", 25),

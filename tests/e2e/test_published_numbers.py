@@ -13,6 +13,7 @@ import pytest
 from support.builds import PUBLISHED_AS_OF, build_gate_publish
 from support.prom_reference import expected_prom_scores
 
+from outcomes.analysis.tasks import estimate_effects
 from outcomes.settings import Settings
 from outcomes.transform.dbt import run_dbt
 from outcomes.warehouse.connection import Warehouse
@@ -28,7 +29,10 @@ MARTS = (
     "agg_consort_flow",
     "fct_prom_scores",
     "agg_prom_trajectories",
+    "adtte_first_employment",
 )
+#: The marts whose estimates the build computes into dbt's rows (outcomes.analysis).
+EFFECTS = ("agg_employment_effects", "agg_time_to_employment_effects", "agg_prom_effects")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,7 @@ def test_the_analyst_reads_the_marts(trial: Warehouse) -> None:
         assert states is not None and states[0] >= 6  # a realistic mix of states
 
 
-def checksums(warehouse: Warehouse, schema: str = "marts") -> dict[str, str]:
+def checksums(warehouse: Warehouse, schema: str = "marts", tables: tuple[str, ...] = MARTS) -> dict[str, str]:
     with psycopg.connect(warehouse.url()) as conn:
         return {
             table: str(
@@ -86,21 +90,76 @@ def checksums(warehouse: Warehouse, schema: str = "marts") -> dict[str, str]:
                     f"from {schema}.{table} t"
                 ).fetchone()
             )
-            for table in MARTS
+            for table in tables
         }
 
 
 def test_the_same_raw_rows_and_as_of_give_the_same_marts_bit_for_bit(
     trial: Warehouse, settings: Settings
 ) -> None:
-    before = checksums(trial)  # the published build
+    before = checksums(trial, tables=MARTS + EFFECTS)  # the published build
     assert run_dbt(settings, trial, ["run"], as_of=UNTIL).success  # a rebuild, into the candidate
-    assert checksums(trial, CANDIDATE) == before
+    estimate_effects(trial)  # and its estimates, digit for digit
+    assert checksums(trial, CANDIDATE, MARTS + EFFECTS) == before
+    before = {table: before[table] for table in MARTS}
     # A different as-of date is a different world: the 24-month horizon moves.
     assert run_dbt(settings, trial, ["run"], as_of=UNTIL - dt.timedelta(days=400)).success
     assert checksums(trial, CANDIDATE) != before
     assert run_dbt(settings, trial, ["run"], as_of=UNTIL).success
     assert checksums(trial, CANDIDATE) == before
+
+
+def test_the_published_twelve_month_comparison_is_in_the_effects_mart(trial: Warehouse) -> None:
+    """19/36 against 7/18: risk difference 13.9 points, odds ratio 1.76, Fisher's p 0.395,
+    chi-square p 0.336 (the report: 'did not reach statistical significance')."""
+    columns = (
+        "n_ips, n_employed_ips, n_tau, n_employed_tau, risk_difference_pct, odds_ratio, fisher_p, chi2_p"
+    )
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        rows = conn.execute(
+            f"select analysis, {columns} from marts.agg_employment_effects "
+            "where study = 'RCT' and horizon_months = 12 order by analysis"
+        ).fetchall()
+        studies = conn.execute("select distinct study from marts.agg_employment_effects").fetchall()
+        grid = conn.execute("select count(*), count(fisher_p) from marts.agg_employment_effects").fetchone()
+    complete_case, itt = rows
+    assert complete_case == (
+        "complete_case",
+        36,
+        19,
+        18,
+        7,
+        Decimal("13.9"),
+        Decimal("1.756"),
+        Decimal("0.3955"),
+        Decimal("0.3356"),
+    )
+    assert itt[:5] == ("itt", 38, 19, 20, 7)  # everyone randomised, unknown as not employed
+    assert studies == [("RCT",)]  # the pilot has one arm: nothing to compare
+    assert grid == (5 * 2, 5 * 2)  # 5 horizons x 2 analyses, every one estimated
+
+
+def test_time_to_employment_and_the_secondary_outcomes_are_compared(trial: Warehouse) -> None:
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        times = conn.execute(
+            "select study, n_ips, n_tau, n_events_ips, n_events_tau, logrank_p, hazard_ratio, "
+            "hazard_ratio_ci_low, hazard_ratio_ci_high from marts.agg_time_to_employment_effects"
+        ).fetchall()
+        events = conn.execute(
+            "select arm, count(*) filter (where is_event), count(*) filter (where censor_reason is not null) "
+            "from marts.adtte_first_employment where study = 'RCT' group by arm order by arm"
+        ).fetchall()
+        secondary = conn.execute(
+            "select method, count(*), count(difference) from marts.agg_prom_effects group by 1 order by 1"
+        ).fetchall()
+    ((study, n_ips, n_tau, e_ips, e_tau, p, hr, low, high),) = times
+    assert (study, n_ips, n_tau) == ("RCT", 38, 20)
+    assert events == [("IPS", e_ips, n_ips - e_ips), ("TAU", e_tau, n_tau - e_tau)]
+    assert 0 < p < 1 and low < hr < high
+    # 6 measures: ANCOVA at 6 and 12 months, the mixed model at 6, 12 and 24; every one fitted
+    assert secondary == [("ancova", 12, 12), ("mixed_model", 18, 18)]
 
 
 def test_no_dbt_files_are_written_into_the_checkout(settings: Settings) -> None:

@@ -75,6 +75,19 @@ BREAKS: dict[str, str] = {
     f"where participant_id = {ONE} and timepoint_months = 0",
     "agg_prom_trajectories.statistics_in_range": f"update {C}.agg_prom_trajectories set sd = -1 "
     "where measure = 'odi_pct' and timepoint_months = 0",
+    "agg_employment_effects.counts_match_rates": f"update {C}.agg_employment_effects "
+    "set n_employed_ips = n_employed_ips + 1 where study = 'RCT' and horizon_months = 12 and analysis = 'itt'",
+    "agg_employment_effects.estimates_match_counts": f"update {C}.agg_employment_effects "
+    "set risk_ratio = risk_ratio + 0.001 where study = 'RCT' and horizon_months = 12 and analysis = 'itt'",
+    "agg_employment_effects.intervals_hold_estimates": f"update {C}.agg_employment_effects "
+    "set odds_ratio_ci_high = odds_ratio - 0.001 where study = 'RCT' and horizon_months = 12",
+    "agg_time_to_employment_effects.counts_match_times": f"update {C}.agg_time_to_employment_effects "
+    "set n_events_tau = n_events_tau + 1 where study = 'RCT'",
+    "agg_time_to_employment_effects.estimates_hold": f"update {C}.agg_time_to_employment_effects "
+    "set hazard_ratio = null where study = 'RCT'",
+    "agg_prom_effects.intervals_hold_estimates": f"update {C}.agg_prom_effects "
+    "set difference = difference_ci_high + 1 where study = 'RCT' and measure = 'odi_pct' "
+    "and timepoint_months = 6 and method = 'ancova'",
     "plausibility.no_employment_before_randomisation": f"update {C}.fct_employment_outcomes as o "
     "set first_employment_date = d.randomised_on - 30, days_to_first_employment = -30 "
     f"from {C}.dim_participants as d where d.participant_id = o.participant_id and o.participant_id = {ONE}",

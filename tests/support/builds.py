@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from outcomes.analysis.tasks import estimate_effects
 from outcomes.contracts.registry import source_names
 from outcomes.quality.gate import GateReport, new_build_id, record, run_gate
 from outcomes.settings import Settings
@@ -25,10 +26,12 @@ def build_gate_publish(
     snapshot: bool = True,
     build_id: str | None = None,
 ) -> GateReport:
-    """dbt build into the candidate, the whole gate, and the publish; fails the test if blocked."""
+    """dbt build into the candidate, the effects' estimates, the whole gate, and the publish;
+    fails the test if blocked."""
     prepare_candidate(warehouse)
     built = run_dbt(settings, warehouse, ["build"], as_of=as_of)
     assert built.success, built.failures
+    estimate_effects(warehouse)
     report = run_gate(
         settings, warehouse, build_id=build_id or new_build_id(), as_of=as_of, drift_reason=drift_reason
     )

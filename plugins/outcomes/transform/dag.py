@@ -3,10 +3,11 @@
 Write, audit, publish (docs/quality-gate.md): resolve_as_of -> start_build (a build id, an empty
 candidate schema) -> amend_locks (queued erasures reach the database locks and the history) -> dbt
 (astronomer-cosmos, rendered from the parsed manifest: every model with its tests, the marts into
-``marts_candidate``) -> quality_gate (the Great Expectations suites of ``expectations/``; fails the
-run, and so alerts, when an error-level expectation fails) -> publish (one transaction swaps the
-candidate in as ``marts``, records ``meta.published_builds``, emits the ``published`` Asset) ->
-refresh_dashboard (a dated HTML snapshot of the published marts, made ``latest``) and
+``marts_candidate``) -> estimate_effects (the between-arm estimates of the effect marts, computed
+with scipy and statsmodels into the rows dbt made) -> quality_gate (the Great Expectations suites of
+``expectations/``; fails the run, and so alerts, when an error-level expectation fails) -> publish
+(one transaction swaps the candidate in as ``marts``, records ``meta.published_builds``, emits the
+``published`` Asset) -> refresh_dashboard (a dated HTML snapshot of the published marts, made ``latest``) and
 snapshot_history (dbt snapshots of the published marts into ``history``, whose post-hook deletes the
 queued erasures again) -> close_erasures (after both: the dashboard snapshots rendered before an
 erasure are removed, and the erasures claimed by amend_locks leave the queue) and generate_docs (dbt
@@ -256,6 +257,13 @@ def build_outcomes_dag(doc_md: str | None) -> DAG | None:
 
             return tasks.publish_build(build_id, as_of, gate, run_id)
 
+        @task
+        def estimate_effects() -> dict[str, int]:
+            """The between-arm estimates (scipy, statsmodels) into the candidate's effect marts."""
+            from outcomes.analysis import tasks
+
+            return tasks.estimate_effects()
+
         @task.short_circuit
         def docs_outdated() -> bool:
             """dbt docs describe the project, not the night's data: regenerate them only when a
@@ -343,7 +351,7 @@ def build_outcomes_dag(doc_md: str | None) -> DAG | None:
         gate = quality_gate(build_id, as_of)  # type: ignore[arg-type]
         published = publish(build_id, as_of, gate)  # type: ignore[arg-type]
         amended, closed = _erasure_tasks(build_id)
-        as_of >> build_id >> amended >> dbt >> gate
+        as_of >> build_id >> amended >> dbt >> estimate_effects() >> gate
         dashboard = refresh_dashboard()
         published >> dashboard  # beside the history: one failing never holds back the other
         published >> snapshot_history >> docs_outdated() >> generate_docs

@@ -429,17 +429,29 @@ def _recompute(conn: Any, schema: str, table: str, query: str) -> None:
 
 def _fill(conn: Any, into: Any, schema: str, table: str, query: str) -> None:
     """Insert what ``query`` (an aggregate's rule) gives over the rows of ``schema`` into
-    ``into``, by the columns of ``schema.table``."""
+    ``into``, by the columns of ``schema.table``. An effect mart's rule is its SQL and then its
+    estimates (``outcomes.analysis.estimates``), computed in a scratch copy before the insert: a
+    lock's table is only ever deleted from and inserted into."""
     from psycopg import sql
 
+    from outcomes.analysis import estimates
     from outcomes.warehouse.erasures import columns_of, in_schema
 
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns_of(conn, schema, table))
+    scratch = sql.Identifier("pg_temp", "aggregate_fill")
+    conn.execute("drop table if exists pg_temp.aggregate_fill")
     conn.execute(
-        sql.SQL("insert into {} ({}) select {} from ({}) as recounted").format(
-            into, names, names, sql.SQL(in_schema(query, schema))
+        sql.SQL("create temporary table aggregate_fill (like {}) on commit drop").format(
+            sql.Identifier(schema, table)
         )
     )
+    conn.execute(
+        sql.SQL("insert into {} ({}) select {} from ({}) as recounted").format(
+            scratch, names, names, sql.SQL(in_schema(query, schema))
+        )
+    )
+    estimates.fill(conn, table, scratch, schema)
+    conn.execute(sql.SQL("insert into {} ({}) select {} from {}").format(into, names, names, scratch))
 
 
 def _amend(conn: Any, name: str, schema: str, table: str, rows_removed: int, before: str) -> None:
