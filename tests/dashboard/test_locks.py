@@ -19,7 +19,7 @@ from outcomes.warehouse import locks
 from outcomes.warehouse.connection import Role, Warehouse
 
 pytestmark = pytest.mark.slow
-TABLES = 11
+TABLES = 13
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,10 @@ COUNTED_AGAIN = {
         "select study, arm, horizon_months, count(*), count(is_employed_within), "
         "count(*) filter (where is_employed_within) from {s}.fct_employment_outcomes group by 1, 2, 3",
     ),
+    "agg_baseline_by_arm": (
+        "select study, arm, category, n from {s}.agg_baseline_by_arm where characteristic = 'sex'",
+        "select study, arm, sex, count(*) from {s}.dim_participants group by 1, 2, 3",
+    ),
     "agg_consort_flow": (
         "select study, arm, n_randomised from {s}.agg_consort_flow",
         "select study, arm, count(*) from {s}.dim_participants group by 1, 2",
@@ -169,7 +173,7 @@ def test_the_aggregates_of_an_intact_lock_recompute_to_themselves(
     from outcomes.warehouse.erasures import Aggregates
 
     frozen = {t: v for t, v in locked.tables.items() if t.startswith("agg_")}
-    assert len(frozen) == 6  # the effects' estimates too: computed again, digit for digit
+    assert len(frozen) == 7  # the effects' estimates too: computed again, digit for digit
     queries = Aggregates(settings, published_trial).queries(frozen)
     with psycopg.connect(published_trial.url()) as conn:
         conn.execute(f"set local role {Role.OWNER}")
@@ -201,8 +205,9 @@ def test_an_erasure_amends_the_lock_and_is_recorded(
         # without a build: the locks only (a build would also clean and recount the history,
         # which this module's trial shares with other tests)
         removed = locks.apply_erasures(published_trial, aggregates=aggregates)
-        # the person, 25 months, 5 horizons, 4 time points, their time to employment
-        assert removed == held * (1 + 25 + 5 + 4 + 1)
+        # the person, 25 months, 5 horizons, 4 time points, their time to employment and their
+        # subject-level row
+        assert removed == held * (1 + 25 + 5 + 4 + 1 + 1)
         assert locks.apply_erasures(published_trial, aggregates=aggregates) == 0  # applied once
         # the build that claimed it closes it; an erasure queued while the build ran waits
         with psycopg.connect(published_trial.url()) as conn:
@@ -234,7 +239,9 @@ def test_an_erasure_amends_the_lock_and_is_recorded(
         )
     assert left == (0,)
     assert amendments == [
+        ("adsl_participants", "erasure", 1),
         ("adtte_first_employment", "erasure", 1),
+        ("agg_baseline_by_arm", "erasure", 0),
         ("agg_consort_flow", "erasure", 0),  # recomputed: one fewer randomised in their arm
         ("agg_employment_effects", "erasure", 0),  # and the estimates with it
         ("agg_employment_rates", "erasure", 0),

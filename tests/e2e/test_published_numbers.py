@@ -30,6 +30,8 @@ MARTS = (
     "fct_prom_scores",
     "agg_prom_trajectories",
     "adtte_first_employment",
+    "adsl_participants",
+    "agg_baseline_by_arm",
 )
 #: The marts whose estimates the build computes into dbt's rows (outcomes.analysis).
 EFFECTS = ("agg_employment_effects", "agg_time_to_employment_effects", "agg_prom_effects")
@@ -160,6 +162,88 @@ def test_time_to_employment_and_the_secondary_outcomes_are_compared(trial: Wareh
     assert 0 < p < 1 and low < hr < high
     # 6 measures: ANCOVA at 6 and 12 months, the mixed model at 6, 12 and 24; every one fitted
     assert secondary == [("ancova", 12, 12), ("mixed_model", 18, 18)]
+
+
+def test_every_event_names_the_raw_row_that_decided_it(trial: Warehouse) -> None:
+    """adtte_first_employment's lineage: the delivery and line of each event lead to a raw row of
+    the employment source that says what the event says."""
+    with psycopg.connect(trial.url()) as conn:
+        events = conn.execute(
+            "select participant_id, event_date, event_source, event_record, event_delivery_id, "
+            "event_source_line from marts.adtte_first_employment where is_event"
+        ).fetchall()
+        found = {}
+        for participant, day, source, record, delivery, line in events:
+            if source == "job":
+                row = conn.execute(
+                    "select participant_id, start_date, 'job ' || job_id, job_type from raw.employment_jobs "
+                    "where delivery_id = %s and source_line = %s",
+                    (delivery, line),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "select participant_id, assessed_on, 'checkpoint month ' || checkpoint_month, status "
+                    "from raw.employment_checkpoints where delivery_id = %s and source_line = %s",
+                    (delivery, line),
+                ).fetchone()
+            found[participant] = row == (participant, day, record, "COMPETITIVE")
+    assert len(found) == len(events) > 20 and all(found.values()), [p for p, ok in found.items() if not ok]
+
+
+def test_the_subject_level_dataset_agrees_with_the_marts(trial: Warehouse) -> None:
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        adsl = conn.execute(
+            "select arm, count(*), count(*) filter (where is_complete_case_12m), "
+            "count(*) filter (where is_employed_within_12m) from marts.adsl_participants "
+            "where study = 'RCT' group by arm order by arm"
+        ).fetchall()
+        scores = conn.execute(
+            "select count(*) from marts.adsl_participants a join marts.fct_prom_scores s "
+            "on s.participant_id = a.participant_id and s.timepoint_months = 0 "
+            "where a.baseline_odi_pct is distinct from s.odi_pct "
+            "or a.baseline_eq5d_index is distinct from s.eq5d_index"
+        ).fetchone()
+        benefits = conn.execute(
+            "select count(*) from marts.adsl_participants a join marts.fct_participant_months m "
+            "on m.participant_id = a.participant_id and m.month_index = 0 "
+            "where (a.benefit_at_randomisation, a.benefit_grade_at_randomisation) "
+            "is distinct from (m.benefit_on_checkpoint, m.benefit_grade_pct)"
+        ).fetchone()
+        rows = conn.execute("select count(*) from marts.adsl_participants").fetchone()
+    assert adsl == [("IPS", 38, 36, 19), ("TAU", 20, 18, 7)]  # the published 19/36 and 7/18
+    assert scores == (0,) and benefits == (0,) and rows == (66,)
+
+
+def test_the_baseline_table_counts_the_subject_level_rows(trial: Warehouse) -> None:
+    """Table 1 recomputed here in Python from adsl_participants: counts and percentages per
+    category (every category of the study in every arm), and n, mean and SD of age."""
+    from statistics import mean, stdev
+
+    with psycopg.connect(trial.url()) as conn:
+        conn.execute("set role outcomes_analyst")
+        people = conn.execute(
+            "select arm, sex, coalesce(benefit_at_randomisation, 'NONE'), age_at_randomisation "
+            "from marts.adsl_participants where study = 'RCT'"
+        ).fetchall()
+        table = {
+            (r[0], r[1], r[2]): r[3:]
+            for r in conn.execute(
+                "select arm, characteristic, category, n_arm, n_known, n, pct, mean, sd "
+                "from marts.agg_baseline_by_arm where study = 'RCT'"
+            ).fetchall()
+        }
+    for arm in ("IPS", "TAU"):
+        mine = [p for p in people if p[0] == arm]
+        for column, name in ((1, "sex"), (2, "benefit_at_randomisation")):
+            for category in {p[column] for p in people}:  # the study's categories, in each arm
+                n = sum(p[column] == category for p in mine)
+                pct = Decimal(100 * n / len(mine)).quantize(Decimal("0.1"))
+                assert table[(arm, name, category)][:4] == (len(mine), len(mine), n, pct), (arm, category)
+        ages = [p[3] for p in mine]
+        n_arm, n_known, n, pct, got_mean, got_sd = table[(arm, "age_at_randomisation", None)]
+        assert (n_arm, n_known, n, pct) == (len(mine), len(ages), len(ages), None)
+        assert abs(float(got_mean) - mean(ages)) < 0.0006 and abs(float(got_sd) - stdev(ages)) < 0.0006
 
 
 def test_no_dbt_files_are_written_into_the_checkout(settings: Settings) -> None:

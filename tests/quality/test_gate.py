@@ -75,6 +75,12 @@ BREAKS: dict[str, str] = {
     f"where participant_id = {ONE} and timepoint_months = 0",
     "agg_prom_trajectories.statistics_in_range": f"update {C}.agg_prom_trajectories set sd = -1 "
     "where measure = 'odi_pct' and timepoint_months = 0",
+    "adsl_participants.one_row_per_participant": f"delete from {C}.adsl_participants where participant_id = {ONE}",
+    "adsl_participants.outcomes_match": f"update {C}.adsl_participants "
+    f"set is_employed_within_12m = not is_employed_within_12m where participant_id = {ONE}",
+    "adtte_first_employment.events_match_outcomes": f"update {C}.adtte_first_employment "
+    "set analysis_days = analysis_days + 1 where participant_id = "
+    f"(select min(participant_id) from {C}.adtte_first_employment where is_event)",
     "agg_employment_effects.counts_match_rates": f"update {C}.agg_employment_effects "
     "set n_employed_ips = n_employed_ips + 1 where study = 'RCT' and horizon_months = 12 and analysis = 'itt'",
     "agg_employment_effects.estimates_match_counts": f"update {C}.agg_employment_effects "

@@ -4,6 +4,7 @@ as of a day (``history``)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -187,3 +188,39 @@ def history(
             _num(r["rate_itt_pct"]),
         )
     console.print(table)
+
+
+@app.command(rich_help_panel=PANEL)
+def export(
+    out: Annotated[Path, typer.Option("--out", help="A new or empty directory to write the export into.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv, parquet (R: arrow) or dta (Stata 14+; R: haven).")
+    ] = "csv",
+    lock: Annotated[
+        str | None, typer.Option(help="Export this database lock instead of the published build.")
+    ] = None,
+) -> None:
+    """Write the analysis datasets of the published build (or of a lock) for R and Stata, with a
+    codebook generated from the dbt docs and a manifest of checksums (docs/analysts-guide.md,
+    "Exports"). An export of a lock is the same byte for byte each time. Exact counts: what
+    leaves the secure zone is yours to check."""
+    import psycopg
+
+    from outcomes.analysis.export import ExportError
+    from outcomes.analysis.export import export as write_export
+    from outcomes.transform.dbt import ensure_manifest
+    from outcomes.warehouse.connection import Role
+
+    settings, warehouse = _settings(), _warehouse()
+    ensure_manifest(settings, warehouse)
+    try:
+        with psycopg.connect(warehouse.url()) as conn:
+            conn.execute(f"set role {Role.ANALYST}")  # reads what an analyst may read, no more
+            record = write_export(conn, settings.dbt_manifest, out, fmt.lower(), lock)
+    except ExportError as error:
+        raise _fail(str(error)) from None
+    console = _console()
+    console.print(f"{record['source']} ({record['build_id']}, as of {record['as_of_date']}) -> {out}")
+    for name, entry in sorted(record["files"].items()):
+        rows = f"{entry['rows']:>8,} rows" if "rows" in entry else " " * 13
+        console.print(f"  {name:<40} {rows}  sha256 {entry['sha256'][:16]}...")

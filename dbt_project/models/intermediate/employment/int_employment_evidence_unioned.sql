@@ -25,7 +25,9 @@ competitive_jobs as (
         participant_id,
         start_date,
         end_date,
-        hours_per_week
+        hours_per_week,
+        delivery_id,
+        source_line
     from jobs
     where job_type = 'COMPETITIVE'
 
@@ -36,7 +38,11 @@ job_evidence as (
     select
         participant_id,
         start_date as evidence_date,
-        'job' as evidence_source
+        'job' as evidence_source,
+        -- lineage: the record, and the delivery and line of the version that decided it
+        'job ' || job_id as evidence_record,
+        delivery_id,
+        source_line
     from competitive_jobs
 
 ),
@@ -47,7 +53,10 @@ checkpoint_evidence as (
     select
         checkpoints.participant_id,
         checkpoints.assessed_on as evidence_date,
-        'checkpoint' as evidence_source
+        'checkpoint' as evidence_source,
+        'checkpoint month ' || checkpoints.checkpoint_month as evidence_record,
+        checkpoints.delivery_id,
+        checkpoints.source_line
     from checkpoints
     where
         checkpoints.status = 'COMPETITIVE'

@@ -24,6 +24,25 @@ outcomes as (
 
 ),
 
+evidence as (
+
+    -- the row that decided J: of the evidence on that day, a job before a checkpoint, then the
+    -- latest delivery and line (the same order as every version choice, macros/versions.sql)
+    select
+        participant_id,
+        evidence_date,
+        evidence_source,
+        evidence_record,
+        delivery_id,
+        source_line,
+        row_number() over (
+            partition by participant_id, evidence_date
+            order by evidence_source = 'job' desc, delivery_id desc, source_line desc
+        ) as evidence_rank
+    from {{ ref('int_employment_evidence_unioned') }}
+
+),
+
 windowed as (
 
     select
@@ -35,11 +54,20 @@ windowed as (
         participants.observed_until,
         participants.followup_ended_on,
         participants.followup_end_reason,
-        outcomes.first_employment_date
+        outcomes.first_employment_date,
+        evidence.evidence_source,
+        evidence.evidence_record,
+        evidence.delivery_id as evidence_delivery_id,
+        evidence.source_line as evidence_source_line
 
     from participants
     inner join outcomes
         on participants.participant_id = outcomes.participant_id
+    left join evidence
+        on
+            outcomes.participant_id = evidence.participant_id
+            and outcomes.first_employment_date = evidence.evidence_date
+            and evidence.evidence_rank = 1
 
 ),
 
@@ -69,7 +97,12 @@ final as (
                 else least(observed_until, analysis_ends_on)
             end - randomised_on,
             0
-        ) as analysis_days
+        ) as analysis_days,
+        -- lineage of an event: where J came from (NULL when censored)
+        case when first_employment_date <= analysis_ends_on then evidence_source end as event_source,
+        case when first_employment_date <= analysis_ends_on then evidence_record end as event_record,
+        case when first_employment_date <= analysis_ends_on then evidence_delivery_id end as event_delivery_id,
+        case when first_employment_date <= analysis_ends_on then evidence_source_line end as event_source_line
 
     from windowed
 

@@ -43,7 +43,8 @@ final as (
         ranked_versions.status,
         ranked_versions.hours_per_week,
         ranked_versions.recorded_at,
-        ranked_versions.delivery_id
+        ranked_versions.delivery_id,
+        ranked_versions.source_line
 
     from ranked_versions
     where ranked_versions.version_rank = 1

@@ -47,7 +47,8 @@ final as (
         ranked_versions.job_type,
         ranked_versions.hours_per_week,
         ranked_versions.recorded_at,
-        ranked_versions.delivery_id
+        ranked_versions.delivery_id,
+        ranked_versions.source_line
 
     from ranked_versions
     where
