@@ -300,6 +300,43 @@ def test_the_mixed_model_agrees_with_reml_written_out(seed: int) -> None:
         assert abs(float(got[t]["p_value"]) - math.erfc(abs(estimate / se) / math.sqrt(2))) < 0.0002, t
 
 
+@pytest.mark.parametrize(("seed", "people", "missing"), [(3, 50, 0.2), (4, 400, 0.35)])
+def test_the_mixed_model_agrees_with_statsmodels(seed: int, people: int, missing: float) -> None:
+    """The same model through statsmodels' MixedLM (REML): the same fixed effects, and at its
+    variances the same generalised least squares covariance."""
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    rows = questionnaire(seed, people, missing)
+    times = (6, 12, 24)
+    frame = pd.DataFrame(
+        {
+            "participant": [r["participant"] for r in rows],
+            "time": pd.Categorical([r["time"] for r in rows], categories=list(times)),
+            "score": [r["score"] for r in rows],
+            "baseline": [r["baseline"] for r in rows],
+            "ips": [float(bool(r["is_ips"])) for r in rows],
+        }
+    )
+    fit = smf.mixedlm("score ~ baseline + C(time) * ips", frame, groups=frame["participant"]).fit(reml=True)
+    sigma2, tau2 = float(fit.scale), float(fit.cov_re.iloc[0, 0])
+    information = 0
+    for x in fit.model.exog_li:
+        v = sigma2 * np.eye(len(x)) + tau2 * np.ones((len(x), len(x)))
+        information = information + x.T @ np.linalg.inv(v) @ x
+    cov = np.linalg.inv(information)
+    names = list(fit.fe_params.index)
+    got = mixed_model(rows, times)
+    for t in times:
+        w = np.zeros(len(names))
+        w[names.index("ips")] = 1
+        if t != times[0]:
+            w[names.index(f"C(time)[T.{t}]:ips")] = 1
+        estimate, se = float(w @ fit.fe_params.to_numpy()), math.sqrt(float(w @ cov @ w))
+        assert abs(float(got[t]["difference"]) - estimate) < 0.0011, t
+        assert abs(float(got[t]["difference_ci_high"]) - (estimate + Z * se)) < 0.0011, t
+
+
 def test_models_that_cannot_be_fitted_give_none() -> None:
     one_arm = [r for r in questionnaire(3) if r["is_ips"]]
     assert ancova([r for r in one_arm if r["time"] == 6])["difference"] is None

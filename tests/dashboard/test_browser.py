@@ -80,7 +80,7 @@ def test_a_snapshot_opens_from_disk_with_every_chart_and_no_error(
     errors = watch(page)
     page.goto(path.as_uri())
     charts = charts_rendered(page, errors, "dashboard-from-disk.png")
-    assert len(charts) == 8
+    assert len(charts) == 9  # 4 per study, and the RCT's between-arm forest plot
     assert "52.8 % (19/36)" in page.inner_text("body")
     context.close()
 

@@ -20,6 +20,7 @@ from outcomes.settings import Settings
 from outcomes.warehouse.connection import Warehouse
 
 pytestmark = pytest.mark.slow
+HORIZONS = (3, 6, 12, 18, 24)
 CHART_KINDS = ("employment", "survival", "states", "trajectories")
 
 
@@ -34,7 +35,7 @@ def test_a_refresh_writes_a_dated_self_contained_snapshot_and_makes_it_latest(
     info = json.loads(path.with_suffix(".json").read_text())
     assert info["as_of_date"] == "2026-11-21" and info["gate"] == "passed"
     assert sorted(info["charts"]) == sorted(
-        f"{kind}-{study}" for kind in CHART_KINDS for study in ("RCT", "PILOT")
+        [f"{kind}-{study}" for kind in CHART_KINDS for study in ("RCT", "PILOT")] + ["effects-RCT"]
     )
     for chart in info["charts"]:
         assert f'id="{chart}"' in page
@@ -55,6 +56,18 @@ def test_a_refresh_writes_a_dated_self_contained_snapshot_and_makes_it_latest(
         info["printed"]["RCT"]["IPS|known|12"] == "36" and info["printed"]["PILOT"]["IPS|employed|6"] == "<5"
     )
     assert set(info["printed"]["RCT"].values()) - {"<5", "×"} <= {str(n) for n in range(10_000)}
+    # IPS against TAU (the trial's report: 13.9 points, Fisher's p 0.395), where its counts are
+    # shown; the intention-to-treat comparison needs the number randomised, which the page withholds
+    rct = page[page.index('id="study-RCT"') : page.index('id="study-PILOT"')]
+    assert "13.9 (-13.6 to 37.9)" in rct and "1.756 (0.555 to 5.556)" in rct and "0.3955" in rct
+    assert rct.count("not shown (its counts are withheld)") >= len(HORIZONS)  # every ITT row at least
+    # the time-to-employment comparison only where each arm's number employed by 24 months is shown
+    events = [info["printed"]["RCT"][f"{arm}|employed|24"] for arm in ("IPS", "TAU")]
+    compared = all(n.isdigit() and int(n) >= 5 for n in events)
+    assert ("Time to first employment within 24 months: log-rank p = " in rct) == compared
+    assert ("Time to first employment: not compared here" in rct) != compared
+    assert "Secondary outcomes, exploratory" in rct and "mixed model" in rct
+    assert "One arm: nothing to compare." in page[page.index('id="study-PILOT"') :]
 
 
 def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
@@ -114,6 +127,7 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
     text = page.replace("&lt;", "<")
     assert "3/9" not in text and "33.3 %" not in text
     assert "<5/9" in text  # the rates
+    assert "13.9 (" not in text and "1.756" not in text  # no estimate of counts it withholds
     assert '<span class="n"><5</span><span>Lost or withdrawn by 12 months' in text  # CONSORT
     # no trajectory mean of 4 people, and no state share of 2
     for chart in (c for c in charts if c.startswith(("trajectories", "states"))):

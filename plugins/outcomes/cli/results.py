@@ -224,3 +224,31 @@ def export(
     for name, entry in sorted(record["files"].items()):
         rows = f"{entry['rows']:>8,} rows" if "rows" in entry else " " * 13
         console.print(f"  {name:<40} {rows}  sha256 {entry['sha256'][:16]}...")
+
+
+@app.command(rich_help_panel=PANEL)
+def trace(
+    participant_id: Annotated[str, typer.Argument(help="The trial's participant ID, e.g. HUS-001.")],
+    lock: Annotated[
+        str | None,
+        typer.Option(help="Show this lock's numbers beside today's: what changed, and what arrived since."),
+    ] = None,
+) -> None:
+    """Where one participant's published numbers came from: the outcome at each horizon, the first
+    employment date with the delivery and line that decided it, every version of their
+    employment records (in effect, superseded, deleted) with when each delivery arrived, their
+    months and their questionnaire forms (docs/analysts-guide.md, "Trace a number"). Reads the
+    raw deliveries: run it inside the secure zone."""
+    import psycopg
+
+    from outcomes.analysis.trace import TraceError, render
+    from outcomes.analysis.trace import trace as find
+    from outcomes.warehouse.connection import Role
+
+    try:
+        with psycopg.connect(_warehouse().url()) as conn:
+            conn.execute(f"set role {Role.OWNER}")
+            found = find(conn, participant_id, lock)
+    except TraceError as error:
+        raise _fail(str(error)) from None
+    render(found, _console())

@@ -35,6 +35,9 @@ class DashboardData:
     trajectories: list[dict[str, Any]]  # agg_prom_trajectories
     consort: list[dict[str, Any]]  # agg_consort_flow
     lock: LockComparison | None = None
+    effects: list[dict[str, Any]] = field(default_factory=list)  # agg_employment_effects
+    survival_effects: list[dict[str, Any]] = field(default_factory=list)  # agg_time_to_employment_effects
+    prom_effects: list[dict[str, Any]] = field(default_factory=list)  # agg_prom_effects
     read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -96,6 +99,7 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
             )
         }
         q = _schema_queries(s)
+        effects = _effects(conn, schema)
         data = DashboardData(
             schema=schema,
             build=build,
@@ -111,6 +115,9 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
             trajectories=_rows(conn, q["trajectories"]),
             consort=_rows(conn, q["consort"]),
             lock=_lock(conn, compare_lock) if compare_lock else None,
+            effects=effects["effects"],
+            survival_effects=effects["survival_effects"],
+            prom_effects=effects["prom_effects"],
         )
     return data
 
@@ -162,6 +169,25 @@ def _schema_queries(s: Any) -> dict[str, Any]:
         ),
         "consort": q("select * from {s}.agg_consort_flow order by study, arm"),
     }
+
+
+def _effects(conn: Any, schema: str) -> dict[str, list[dict[str, Any]]]:
+    """The effect marts of ``schema`` (none in a lock made before they were published)."""
+    from psycopg import sql
+
+    tables = {
+        "effects": "agg_employment_effects",
+        "survival_effects": "agg_time_to_employment_effects",
+        "prom_effects": "agg_prom_effects",
+    }
+    found = {}
+    for name, table in tables.items():
+        exists = conn.execute(
+            "select to_regclass(%s) is not null as e", (f'"{schema}"."{table}"',)
+        ).fetchone()
+        query = sql.SQL("select * from {} order by 1, 2, 3").format(sql.Identifier(schema, table))
+        found[name] = _rows(conn, query) if exists and exists["e"] else []
+    return found
 
 
 def _lock(conn: Any, name: str) -> LockComparison | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from outcomes.dashboard.data import DashboardData
 from outcomes.dashboard.disclosure import Protection
+from outcomes.dashboard.effects import effects_section
 from outcomes.dashboard.figures import (
     consort_flow,
     employment_figure,
@@ -139,6 +140,15 @@ def render(data: DashboardData) -> tuple[str, list[str], dict[str, dict[str, str
                 "employment": part(employment_figure, study, rates, arms, shown),
                 "lock": lock_table(data, study, shown) if data.lock is not None else "",
                 "survival": part(survival_figure, study, of(data.survival), arms, shown),
+                "effects": part(
+                    effects_section,
+                    study,
+                    of(data.effects),
+                    of(data.survival_effects),
+                    of(data.prom_effects),
+                    arms,
+                    shown,
+                ),
                 "states": part(states_figure, study, arms, shown),
                 "trajectories": part(trajectories_figure, study, of(data.trajectories), arms, shown),
                 "consort": part(consort_flow, of(data.consort), shown),
