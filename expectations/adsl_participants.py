@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+from outcomes.dashboard.data import HORIZONS
 from outcomes.quality.suite import Dataset, GateContext, no_violations
-
-HORIZONS = (3, 6, 12, 18, 24)
 
 
 def build(gate: GateContext) -> Dataset:

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-HORIZONS = (3, 6, 12, 18, 24)
+from outcomes.dashboard.data import HORIZONS
 
 
 class TraceError(LookupError):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from outcomes.dashboard.data import HORIZONS
 from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.markup import Page, e, fragment, table
 from outcomes.dashboard.numbers import key, randomised_key
 from outcomes.dashboard.stats import rate_is_shown
 
-HORIZONS = (3, 6, 12, 18, 24)
 ANALYSES = {"complete_case": "complete case", "itt": "intention to treat"}
 #: The fewest analysed per arm for a questionnaire difference to be shown.
 FEWEST = 5

@@ -4,7 +4,7 @@
     horizon, side by side, so that a statistician's model needs no join.
 #}
 {%- set horizons = [3, 6, 12, 18, 24] -%}
-{%- set measures = ['odi_pct', 'nrs_pain_intensity', 'nrs_pain_bother', 'hscl25_total', 'eq5d_index', 'eq5d_vas'] -%}
+{%- set measures = var('secondary_outcomes') -%}
 
 with
 

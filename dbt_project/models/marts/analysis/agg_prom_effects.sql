@@ -6,7 +6,7 @@
     (statsmodels) into the candidate before the gate (and into a lock's copy when an erasure
     recounts it): this model leaves them NULL.
 #}
-{%- set measures = ['odi_pct', 'nrs_pain_intensity', 'nrs_pain_bother', 'hscl25_total', 'eq5d_index', 'eq5d_vas'] -%}
+{%- set measures = var('secondary_outcomes') -%}
 
 with
 
