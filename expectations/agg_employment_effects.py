@@ -79,5 +79,15 @@ def build(gate: GateContext) -> Dataset:
                 severity="error",
                 description="each interval holds its estimate; a ratio and its interval are there together",
             ),
+            no_violations(
+                "agg_employment_effects.p_values_in_range",
+                """
+                select count(*) as cells from {batch}
+                where fisher_p not between 0 and 1 or chi2_p not between 0 and 1
+                having count(*) > 0
+                """,
+                severity="error",
+                description="every p lies between 0 and 1 (here: dbt's tests run before the estimates)",
+            ),
         ],
     )

@@ -17,6 +17,7 @@ def build(gate: GateContext) -> Dataset:
                 where not (difference_ci_low <= difference and difference <= difference_ci_high)
                    or (difference is null) <> (difference_ci_low is null or difference_ci_high is null)
                    or (difference is null) <> (p_value is null)
+                   or p_value not between 0 and 1
                 having count(*) > 0
                 """,
                 severity="error",

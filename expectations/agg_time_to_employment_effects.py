@@ -42,6 +42,7 @@ def build(gate: GateContext) -> Dataset:
                    or (n_events_ips > 0 and n_events_tau > 0 and hazard_ratio is null)
                    or not (hazard_ratio_ci_low <= hazard_ratio and hazard_ratio <= hazard_ratio_ci_high)
                    or (hazard_ratio is null) <> (hazard_ratio_ci_low is null)
+                   or logrank_p not between 0 and 1
                 having count(*) > 0
                 """,
                 severity="error",

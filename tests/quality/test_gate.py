@@ -87,6 +87,8 @@ BREAKS: dict[str, str] = {
     "set risk_ratio = risk_ratio + 0.001 where study = 'RCT' and horizon_months = 12 and analysis = 'itt'",
     "agg_employment_effects.intervals_hold_estimates": f"update {C}.agg_employment_effects "
     "set odds_ratio_ci_high = odds_ratio - 0.001 where study = 'RCT' and horizon_months = 12",
+    "agg_employment_effects.p_values_in_range": f"update {C}.agg_employment_effects "
+    "set fisher_p = 1.2 where study = 'RCT' and horizon_months = 12 and analysis = 'itt'",
     "agg_time_to_employment_effects.counts_match_times": f"update {C}.agg_time_to_employment_effects "
     "set n_events_tau = n_events_tau + 1 where study = 'RCT'",
     "agg_time_to_employment_effects.estimates_hold": f"update {C}.agg_time_to_employment_effects "

@@ -22,10 +22,6 @@ from outcomes.analysis import effects
 
 log = logging.getLogger(__name__)
 
-#: The follow-up time points of the questionnaire comparisons, per method.
-ANCOVA_TIMEPOINTS = (6, 12)
-MIXED_MODEL_TIMEPOINTS = (6, 12, 24)
-
 
 def _employment(conn: Any, into: sql.Composable, inputs: str) -> int:
     rows = conn.execute(
@@ -45,7 +41,8 @@ def _time_to_employment(conn: Any, into: sql.Composable, inputs: str) -> int:
     for study in studies:
         times = conn.execute(
             sql.SQL(
-                "select analysis_days, is_event, arm = 'IPS' from {} where study = %s order by participant_id"
+                "select analysis_days, is_event, arm = 'IPS' from {} "
+                "where study = %s and arm in ('IPS', 'TAU') order by participant_id"
             ).format(sql.Identifier(inputs, "adtte_first_employment")),
             (study,),
         ).fetchall()
@@ -68,7 +65,7 @@ def _prom(conn: Any, into: sql.Composable, inputs: str) -> int:
                 from {scores} as s
                 join {scores} as b on b.participant_id = s.participant_id and b.timepoint_months = 0
                 join {participants} as p on p.participant_id = s.participant_id
-                where p.study = %s and s.timepoint_months > 0
+                where p.study = %s and p.arm in ('IPS', 'TAU') and s.timepoint_months > 0
                 order by p.participant_id, s.timepoint_months
                 """
             ).format(
@@ -81,13 +78,23 @@ def _prom(conn: Any, into: sql.Composable, inputs: str) -> int:
         records = [
             {"participant": r[0], "time": r[1], "score": r[2], "baseline": r[3], "is_ips": r[4]} for r in rows
         ]
-        for t in ANCOVA_TIMEPOINTS:
-            at = [r for r in records if r["time"] == t]
+        # the time points of each method are the rows dbt made (agg_prom_effects' grid)
+        timepoints: dict[str, list[int]] = defaultdict(list)
+        for method, t in conn.execute(
+            sql.SQL(
+                "select method, timepoint_months from {} where study = %s and measure = %s "
+                "order by method, timepoint_months"
+            ).format(into),
+            (study, measure),
+        ):
+            timepoints[method].append(t)
+        for t in timepoints.get("ancova", []):
             key = {"study": study, "measure": measure, "timepoint_months": t, "method": "ancova"}
-            _update(conn, into, effects.ancova(at), key)
-        for t, values in effects.mixed_model(records, MIXED_MODEL_TIMEPOINTS).items():
-            key = {"study": study, "measure": measure, "timepoint_months": t, "method": "mixed_model"}
-            _update(conn, into, values, key)
+            _update(conn, into, effects.ancova([r for r in records if r["time"] == t]), key)
+        if timepoints.get("mixed_model"):
+            for t, values in effects.mixed_model(records, timepoints["mixed_model"]).items():
+                key = {"study": study, "measure": measure, "timepoint_months": t, "method": "mixed_model"}
+                _update(conn, into, values, key)
     return len(grid)
 
 

@@ -235,6 +235,17 @@ def export(conn: Any, manifest: Path, out: Path, fmt: str, lock: str | None = No
         raise ExportError(f"{source} is not in the warehouse" if lock else "nothing is published yet")
     build_id, as_of, stamp = made
     datasets = documented(manifest)
+    present = {
+        t
+        for (t,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s", (schema,)
+        )
+    }
+    # a lock made before a dataset was published has none of it: left out, and said so
+    missing = [d.name for d in datasets if d.name not in present]
+    datasets = [d for d in datasets if d.name in present]
+    if not datasets:
+        raise ExportError(f"{source} holds none of the datasets to export")
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -249,7 +260,8 @@ def export(conn: Any, manifest: Path, out: Path, fmt: str, lock: str | None = No
             if fmt == "parquet":
                 _write_parquet(path, table)
             else:
-                _write_dta(path, table, dataset, stamp.replace(tzinfo=None, microsecond=0))
+                # the stamp in UTC: the file never depends on the session's time zone
+                _write_dta(path, table, dataset, stamp.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0))
         files[path.name] = {"rows": len(rows), "columns": len(names)}
     title = f"{source} ({build_id}, as of {as_of.isoformat()})"
     (staging / "codebook.md").write_text(codebook(datasets, title) + "\n", encoding="utf-8")
@@ -263,6 +275,7 @@ def export(conn: Any, manifest: Path, out: Path, fmt: str, lock: str | None = No
         "as_of_date": as_of.isoformat(),
         "format": fmt,
         "files": files,
+        "not_in_source": missing,
     }
     (staging / "manifest.json").write_text(
         json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"

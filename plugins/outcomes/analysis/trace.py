@@ -104,6 +104,11 @@ def _key(r: dict[str, Any]) -> tuple[Any, Any, Any]:
     return r["delivery_id"], r["source_line"], r["kind"]
 
 
+def _order(r: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The staging models' order of versions (macros/versions.sql): recorded, delivery, line."""
+    return r["recorded_at"], r["delivery_id"], r["source_line"]
+
+
 def _records(conn: Any, participant_id: str) -> list[dict[str, Any]]:
     """Every version of the participant's employment records, oldest delivery first, with the
     delivery's times and whether the latest build took it (staging holds the versions it chose)."""
@@ -150,16 +155,17 @@ def _records(conn: Any, participant_id: str) -> list[dict[str, Any]]:
         """,
         {"p": participant_id},
     )
+    chosen = {r["record"]: r for r in found if _key(r) in in_effect}
     for r in found:
-        taken = _key(r) in in_effect
-        if taken:
+        current = chosen.get(r["record"])
+        if current is r:
             r["state"] = "in effect"
-        elif r["is_deleted"]:
-            r["state"] = "deletion"
-        elif any(o["record"] == r["record"] and _key(o) in in_effect for o in found):
+        elif current is None:
+            r["state"] = "deletion" if r["is_deleted"] else "not in effect (deleted, or outside the cohort)"
+        elif _order(r) < _order(current):
             r["state"] = "superseded"
-        else:
-            r["state"] = "not in effect (deleted, later, or outside the cohort)"
+        else:  # a later version the last build did not take (extracted after its as-of date)
+            r["state"] = "later than the last build"
     return found
 
 

@@ -5,7 +5,7 @@ outcome differences, each labelled with its method.
 Disclosure control: an estimate is a function of its counts, so it is shown only where the page
 shows every count it comes from (each arm's employed and denominator, as the rates are), and
 never for a group of fewer than 5; the time-to-employment comparison only where its curve is
-drawn and each arm's number employed within 24 months is shown (5 or more); a questionnaire
+drawn and each arm's number employed within 24 months and randomised are shown; a questionnaire
 difference only where each arm has 5 or more analysed (its n is not printed).
 """
 
@@ -17,11 +17,11 @@ from outcomes.dashboard.data import HORIZONS
 from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.markup import Page, e, fragment, table
 from outcomes.dashboard.numbers import key, randomised_key
-from outcomes.dashboard.stats import rate_is_shown
+from outcomes.dashboard.stats import SMALL_CELL, rate_is_shown
 
 ANALYSES = {"complete_case": "complete case", "itt": "intention to treat"}
 #: The fewest analysed per arm for a questionnaire difference to be shown.
-FEWEST = 5
+FEWEST = SMALL_CELL
 
 
 def _counts_shown(shown: Protection, arms: list[str], h: int, analysis: str) -> bool:
@@ -161,8 +161,9 @@ def effects_section(
 
 
 def _survival(page: Page, survival: list[dict[str, Any]], arms: list[str], shown: Protection) -> None:
-    events = [shown.value(key(arm, "employed", 24)) for arm in arms]
-    if not survival or not shown.curve or any(n is None or n < 5 for n in events):
+    # the log-rank p and the hazard ratio depend on everyone's times: shown only where the page
+    # shows each arm's employed by 24 months and its number randomised (the rates' rule)
+    if not survival or not shown.curve or not _counts_shown(shown, arms, 24, "itt"):
         page.add(
             fragment("note", text="Time to first employment: not compared here (its counts are not shown).")
         )

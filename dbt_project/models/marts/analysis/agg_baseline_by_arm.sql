@@ -8,8 +8,10 @@
     ('site', 'site'),
     ('benefit_at_randomisation', "coalesce(benefit_at_randomisation, 'NONE')"),
 ] -%}
-{%- set continuous = ['age_at_randomisation', 'baseline_odi_pct', 'baseline_nrs_pain_intensity',
-    'baseline_nrs_pain_bother', 'baseline_hscl25_total', 'baseline_eq5d_index', 'baseline_eq5d_vas'] -%}
+{%- set continuous = ['age_at_randomisation'] -%}
+{%- for measure in var('secondary_outcomes') -%}
+    {%- do continuous.append('baseline_' ~ measure) -%}
+{%- endfor -%}
 
 with
 
