@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.attack import attack, state_labels, truth_of
 
@@ -248,6 +248,7 @@ def _trial(seed: int, sizes: tuple[int, ...]) -> DashboardData:
     sizes=st.tuples(st.integers(1, 30), st.integers(1, 30)),
     public=st.booleans(),
 )
+@example(seed=0, sizes=(8, 4), public=True)  # a page whose curve cannot be drawn (CI found it)
 def test_no_generated_trial_gives_a_small_count_away(seed: int, sizes: tuple[int, int], public: bool) -> None:
     """Every generated trial's page withstands the attack; a study so small that nothing can be
     printed safely (an arm of 1 whose number randomised is public, say) is left out whole."""

@@ -172,7 +172,8 @@ def attack(
             reader.reads(f"{arm} randomised", row[head.index("randomised")])
             reader.reads(f"{arm} known {h}", row[head.index("known")])
             reader.reads(f"{arm} employed {h}", row[head.index("employed")])
-        km = next(t for t in seen["tables"] if t[0][0] == "arm (rounded)")
+        # the rounded curve's table (absent when the page could not draw the curve)
+        km = next((t for t in seen["tables"] if t[0][0] == "arm (rounded)"), [["arm (rounded)"]])
         months = [int(h.split()[0]) for h in km[0][1:]]
         for row in km[1:]:
             arm, _, what = row[0].partition(": ")

@@ -205,7 +205,8 @@ def _secondary(page: Page, secondary: list[dict[str, Any]]) -> None:
         )
     if not rows:
         return
-    page.add(table(["measure", "method", "months", "IPS minus TAU (95 % CI)", "p"], rows, "numbers"))
+    header = ["secondary outcome", "method", "months", "IPS minus TAU (95 % CI)", "p"]
+    page.add(table(header, rows, "numbers"))
     page.add(
         note(
             "Secondary outcomes, exploratory (no correction for multiple comparisons): the difference "
