@@ -131,9 +131,9 @@ def fill(conn: Any, table: str, into: sql.Composable, inputs: str) -> int:
 
 def fill_schema(conn: Any, schema: str) -> dict[str, int]:
     """Every effect mart of ``schema`` (the candidate), from the row-level marts beside it."""
-    done: dict[str, int] = defaultdict(int)
+    done: dict[str, int] = {}
     for table in ESTIMATED:
         if conn.execute("select to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone() == (None,):
             raise RuntimeError(f"{schema}.{table} is missing: the dbt build did not make it")
         done[table] = fill(conn, table, sql.Identifier(schema, table), schema)
-    return dict(done)
+    return done

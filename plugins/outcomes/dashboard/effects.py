@@ -15,9 +15,10 @@ from typing import Any
 
 from outcomes.dashboard.data import HORIZONS
 from outcomes.dashboard.disclosure import Protection
+from outcomes.dashboard.figures import rate_cell
 from outcomes.dashboard.markup import Page, e, fragment, table
 from outcomes.dashboard.numbers import key, randomised_key
-from outcomes.dashboard.stats import SMALL_CELL, rate_is_shown
+from outcomes.dashboard.stats import SMALL_CELL
 
 ANALYSES = {"complete_case": "complete case", "itt": "intention to treat"}
 #: The fewest analysed per arm for a questionnaire difference to be shown.
@@ -25,13 +26,15 @@ FEWEST = SMALL_CELL
 
 
 def _counts_shown(shown: Protection, arms: list[str], h: int, analysis: str) -> bool:
-    for arm in arms:
-        employed = key(arm, "employed", h)
-        denominator = key(arm, "known", h) if analysis == "complete_case" else randomised_key(shown, arm, h)
-        k, n = shown.value(employed), shown.value(denominator)
-        if k is None or n is None or not rate_is_shown(k, n):
-            return False
-    return True
+    """Whether the page shows each arm's rate behind a comparison (the rates' own rule, rate_cell)."""
+    return all(
+        rate_cell(
+            shown,
+            key(arm, "employed", h),
+            key(arm, "known", h) if analysis == "complete_case" else randomised_key(shown, arm, h),
+        )["shown"]
+        for arm in arms
+    )
 
 
 def note(text: str) -> str:
