@@ -73,6 +73,19 @@ def test_a_refresh_writes_a_dated_self_contained_snapshot_and_makes_it_latest(
     assert ("Time to first employment: not compared here" in rct) != compared
     assert "Secondary outcomes, exploratory" in rct and "mixed model" in rct
     assert "One arm: nothing to compare." in page[page.index('id="study-PILOT"') :]
+    # Table 1: the IPS arm's sex and age, counted here from the analysis dataset
+    table_1 = rct[rct.index("Baseline characteristics by arm") :].replace("&lt;", "<")
+    with psycopg.connect(published_trial.url()) as conn:
+        ips = conn.execute(
+            "select count(*), count(*) filter (where sex = 'F'), avg(age_at_randomisation),"
+            " stddev_samp(age_at_randomisation) from marts.adsl_participants"
+            " where study = 'RCT' and arm = 'IPS'"
+        ).fetchone()
+    assert ips is not None
+    n, female, age, sd = ips
+    assert f"<td>female</td><td>{female} ({100 * female / n:.1f} %)</td>" in table_1
+    assert f"<td>male</td><td>{n - female} ({100 * (n - female) / n:.1f} %)</td>" in table_1
+    assert f"<td>mean (SD)</td><td>{age:.1f} ({sd:.1f})</td>" in table_1
 
 
 def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
@@ -117,6 +130,20 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
         for r in content.observed
     ]
     survival = content.survival[:3]  # three people: at risk <5 from the start
+    sex = {"F": 7, "M": 2}  # Table 1: 2 men of 9; the baseline scores of 4 (trajectories' month 0)
+    baseline = [
+        {
+            **r,
+            "n_arm": 9,
+            "n_known": 9,
+            "n": sex[r["category"]],
+            "pct": round(100 * sex[r["category"]] / 9, 1),
+        }
+        if r["characteristic"] == "sex"
+        else {**r, "n_arm": 9, "n_known": 4, "n": 4}
+        for r in content.baseline
+        if r["characteristic"] == "sex" or r["characteristic"].startswith("baseline_")
+    ]
     shrunk = type(content)(
         **{
             **content.__dict__,
@@ -126,6 +153,7 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
             "states": states,
             "observed": observed,
             "survival": survival,
+            "baseline": baseline,
         }
     )
     page, charts, _ = render(shrunk)
@@ -134,6 +162,9 @@ def test_small_cells_are_suppressed_in_every_chart_and_table(published_trial: Wa
     assert "<5/9" in text  # the rates
     assert "13.9 (" not in text and "1.756" not in text  # no estimate of counts it withholds
     assert '<span class="n"><5</span><span>Lost or withdrawn by 12 months' in text  # CONSORT
+    table_1 = text[text.index("Baseline characteristics by arm") :]
+    assert "<td>male</td><td><5</td>" in table_1 and "(22.2 %)" not in table_1 and "(77.8 %)" not in table_1
+    assert "mean (SD)</td><td>–</td>" in table_1  # no baseline mean of 4 people
     # no trajectory mean of 4 people, and no state share of 2
     for chart in (c for c in charts if c.startswith(("trajectories", "states"))):
         traces = plotted_traces(page, chart)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from outcomes.dashboard.baseline import category_label, characteristic_label
 from outcomes.transform.seeds import prom_measures, work_participation_states
 
 HORIZONS = (3, 6, 12, 18, 24)
@@ -195,6 +196,18 @@ def attack(
         trajectories = _table(seen, "measure")
         for row in trajectories[1:]:
             reader.reads(f"{row[1]} scored {row[0]} {row[2]}", row[3])
+        baseline: list[list[str]] = next((t for t in seen["tables"] if t[0][0] == "characteristic"), [[]])
+        characteristic = ""
+        for row in baseline[1:]:
+            if row[0]:
+                characteristic = row[0]
+            for arm, text in zip(baseline[0][2:], row[2:], strict=True):
+                if row[0] == "randomised":
+                    reader.reads(f"{arm} randomised", text)
+                elif row[1] == "with a value":
+                    reader.reads(f"{arm} baseline {characteristic}", text)
+                else:  # a category: "n (pct %)"; a mean or median row reads as no count
+                    reader.reads(f"{arm} baseline {characteristic}: {row[1]}", text)
         for arm, boxes in seen["consort"].items():
             reader.reads(f"{arm} randomised", boxes["Randomised"])
             reader.reads(f"{arm} stopped", boxes["Stopped the intervention (still followed)"])
@@ -242,6 +255,22 @@ def attack(
                 group(f"{arm} not observed {m}", r, [f"{arm} observed {m}"], n - observed)
             for (measure, m), scored in t["scored"].items():
                 group(f"{arm} not scored {measure} {m}", r, [f"{arm} scored {measure} {m}"], n - scored)
+            for name, (known, categories) in t["baseline"].items():
+                known_var = reader.var(f"{arm} baseline {name}")
+                group(f"{arm} baseline {name} missing", r, [known_var], n - known)
+                if name in t["baseline scores"]:  # the page says: the questionnaire table's month 0
+                    reader.adds_up(known_var, [f"{arm} scored {t['baseline scores'][name]} 0"])
+                if not categories:
+                    continue
+                reader.adds_up(known_var, [f"{arm} baseline {name}: {c}" for c in categories])
+                for category, count in categories.items():
+                    small.append((f"{arm} baseline {name}: {category}", count))
+                    group(
+                        f"{arm} baseline {name} not {category}",
+                        known_var,
+                        [f"{arm} baseline {name}: {category}"],
+                        known - count,
+                    )
             small += [(f"{arm} employed {h}", v) for h, v in t["employed"].items()]
             small += [(f"{arm} lost {h}", v) for h, v in t["lost"].items()]
         for name, value in small:
@@ -274,6 +303,14 @@ def truth_of(content: Any) -> dict[str, dict[str, Any]]:
         out[r["study"]][r["arm"]]["states"][(r["month_index"], labels[r["state"]])] = r["n"]
     for r in content.trajectories:
         out[r["study"]][r["arm"]]["scored"][(_label(r["measure"]), r["timepoint_months"])] = int(r["n"] or 0)
+    for r in content.baseline:
+        arm = out[r["study"]][r["arm"]]
+        name = html.unescape(characteristic_label(r["characteristic"]))
+        _known, categories = arm["baseline"].setdefault(name, (r["n_known"], {}))
+        if r["category"] is not None:
+            categories[html.unescape(category_label(r["characteristic"], r["category"]))] = r["n"]
+        if r["characteristic"].startswith("baseline_"):
+            arm["baseline scores"][name] = _label(r["characteristic"].removeprefix("baseline_"))
     return out
 
 
@@ -286,4 +323,12 @@ def _label(measure: str) -> str:
 
 
 def _empty() -> dict[str, Any]:
-    return {"known": {}, "employed": {}, "observed": {}, "states": {}, "scored": {}}
+    return {
+        "known": {},
+        "employed": {},
+        "observed": {},
+        "states": {},
+        "scored": {},
+        "baseline": {},  # characteristic label -> (with a value, {category label: count})
+        "baseline scores": {},  # a baseline score's label -> the questionnaire table's label
+    }

@@ -38,6 +38,7 @@ class DashboardData:
     effects: list[dict[str, Any]] = field(default_factory=list)  # agg_employment_effects
     survival_effects: list[dict[str, Any]] = field(default_factory=list)  # agg_time_to_employment_effects
     prom_effects: list[dict[str, Any]] = field(default_factory=list)  # agg_prom_effects
+    baseline: list[dict[str, Any]] = field(default_factory=list)  # agg_baseline_by_arm (Table 1)
     read_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -99,7 +100,7 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
             )
         }
         q = _schema_queries(s)
-        effects = _effects(conn, schema)
+        optional = _optional(conn, schema)
         data = DashboardData(
             schema=schema,
             build=build,
@@ -109,15 +110,16 @@ def read(warehouse: Warehouse, schema: str = "marts", compare_lock: str | None =
             quarantined=quarantined,
             studies=[r["study"] for r in _rows(conn, q["studies"])],
             rates=_rows(conn, q["rates"]),
-            survival=_rows(conn, q["survival"], {"days_per_month": DAYS_PER_MONTH}),
+            survival=optional["survival"],
             states=_rows(conn, q["states"]),
             observed=_rows(conn, q["observed"]),
             trajectories=_rows(conn, q["trajectories"]),
             consort=_rows(conn, q["consort"]),
             lock=_lock(conn, compare_lock) if compare_lock else None,
-            effects=effects["effects"],
-            survival_effects=effects["survival_effects"],
-            prom_effects=effects["prom_effects"],
+            effects=optional["effects"],
+            survival_effects=optional["survival_effects"],
+            prom_effects=optional["prom_effects"],
+            baseline=optional["baseline"],
         )
     return data
 
@@ -131,21 +133,6 @@ def _schema_queries(s: Any) -> dict[str, Any]:
     return {
         "studies": q("select distinct study from {s}.dim_participants order by study desc"),
         "rates": q("select * from {s}.agg_employment_rates order by study, arm, horizon_months"),
-        # time to first competitive employment, censored at the end of observation
-        "survival": q(
-            """
-            select p.study, p.arm,
-                   case when o.first_employment_date <= p.observed_until
-                        then (o.first_employment_date - p.randomised_on)
-                        else greatest(p.observed_until - p.randomised_on, 0) end
-                       / %(days_per_month)s::float8 as months,
-                   coalesce(o.first_employment_date <= p.observed_until, false) as employed
-            from {s}.dim_participants as p
-            join {s}.fct_employment_outcomes as o
-              on o.participant_id = p.participant_id and o.horizon_months = 24
-            order by p.study, p.arm, months
-            """
-        ),
         "states": q(
             """
             select p.study, p.arm, m.month_index, m.work_participation_state as state, count(*) as n
@@ -171,22 +158,34 @@ def _schema_queries(s: Any) -> dict[str, Any]:
     }
 
 
-def _effects(conn: Any, schema: str) -> dict[str, list[dict[str, Any]]]:
-    """The effect marts of ``schema`` (none in a lock made before they were published)."""
+def _optional(conn: Any, schema: str) -> dict[str, list[dict[str, Any]]]:
+    """The marts of ``schema`` published since the analysis datasets (issue 17); none where a
+    schema was published before them (a warehouse upgraded but not yet rebuilt)."""
     from psycopg import sql
 
-    tables = {
-        "effects": "agg_employment_effects",
-        "survival_effects": "agg_time_to_employment_effects",
-        "prom_effects": "agg_prom_effects",
+    queries = {
+        "effects": ("agg_employment_effects", "select * from {t} order by 1, 2, 3"),
+        "survival_effects": ("agg_time_to_employment_effects", "select * from {t} order by 1, 2, 3"),
+        "prom_effects": ("agg_prom_effects", "select * from {t} order by 1, 2, 3"),
+        "baseline": (
+            "agg_baseline_by_arm",
+            "select * from {t} order by study, arm, characteristic_order, category",
+        ),
+        # time to first competitive employment within 24 months, as the analysis dataset has it
+        # (censored at the end of observation or at 24 months), in months of 365.25/12 days
+        "survival": (
+            "adtte_first_employment",
+            "select study, arm, analysis_days / {days}::float8 as months, is_event as employed "
+            "from {t} order by study, arm, months",
+        ),
     }
     found = {}
-    for name, table in tables.items():
+    for name, (table, query) in queries.items():
         exists = conn.execute(
             "select to_regclass(%s) is not null as e", (f'"{schema}"."{table}"',)
         ).fetchone()
-        query = sql.SQL("select * from {} order by 1, 2, 3").format(sql.Identifier(schema, table))
-        found[name] = _rows(conn, query) if exists and exists["e"] else []
+        statement = sql.SQL(query).format(t=sql.Identifier(schema, table), days=sql.Literal(DAYS_PER_MONTH))
+        found[name] = _rows(conn, statement) if exists and exists["e"] else []
     return found
 
 

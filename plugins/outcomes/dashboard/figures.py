@@ -261,7 +261,8 @@ def survival_figure(
         f"survival-{study}",
         fig,
         "Kaplan-Meier estimate of the time to first competitive employment, shown as the cumulative share "
-        "employed with its 95 % interval; participants are censored at the end of their observation. So that "
+        "employed with its 95 % interval; participants are censored at the end of their observation or at 24 "
+        "months, whichever comes first (the analysis dataset adtte_first_employment). So that "
         "no step reveals fewer than 5 people, times are counted in whole months and the numbers employed, "
         "censored and randomised are rounded to the middle of their group of 5 (1-5 is 3, 6-10 is 8) before "
         "the estimate is made. A curve stops where fewer than 5 people remain at risk.",

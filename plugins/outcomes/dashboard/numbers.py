@@ -12,6 +12,9 @@ Per arm, the page prints and relates (docs/reliability.md lists the same):
 - randomised = employed within a horizon + not employed or not known (the intention-to-treat
   rate's rest); observed in a month = in a state + everyone else;
 - randomised = scored on a questionnaire at a time point + not scored;
+- the baseline table (Table 1): randomised = with a value of a characteristic + without; with a
+  value = the sum of its categories; with a value = a category + everyone else (a baseline
+  score's "with a value" is the questionnaire table's scored at month 0: the same count);
 - the lock's known and employed (when the page compares a lock) against the same randomised, and
   today's against the lock's (those known or employed since the lock);
 - the Kaplan-Meier curve starts from the randomised rounded to its group of 5, so a reader knows
@@ -31,6 +34,7 @@ from outcomes.dashboard.stats import roundmid_range, whole_month
 from outcomes.transform.seeds import work_participation_states
 
 PRIMARY_HORIZON = 12
+BASELINE_SCORE = "baseline_"  # adsl_participants' prefix of a baseline score
 MONTHS = range(25)
 COST = {"primary": 1000.0, "horizon": 100.0, "randomised": 50.0, "flow": 10.0, "observed": 3.0, "detail": 1.0}
 
@@ -89,6 +93,7 @@ def _arm(grid: Grid, data: DashboardData, study: str, arm: str, curve: bool) -> 
         where = (r["measure"], r["timepoint_months"])
         scored = grid.printed(key(arm, "scored", *where), int(r["n"] or 0), COST["detail"])
         grid.remainder(randomised, [scored], key(arm, "not scored", *where))
+    _baseline(grid, arm, randomised, _of(data.baseline, study, arm))
     if data.lock is not None:
         for r in _of(data.lock.rates, study, arm):
             h = r["horizon_months"]
@@ -103,6 +108,46 @@ def _arm(grid: Grid, data: DashboardData, study: str, arm: str, curve: bool) -> 
     if curve:
         _curve(grid, arm, randomised, _of(data.survival, study, arm))
     return randomised
+
+
+def baseline_keys(arm: str, characteristic: str) -> tuple[str, str]:
+    """The cells of an arm's number with a value of a baseline characteristic and without one. A
+    baseline score's are the questionnaire table's scored and not scored at month 0 (the same
+    month-0 form of fct_prom_scores, so the same counts): the two tables cannot give each other away."""
+    if characteristic.startswith(BASELINE_SCORE):
+        measure = characteristic.removeprefix(BASELINE_SCORE)
+        return key(arm, "scored", measure, 0), key(arm, "not scored", measure, 0)
+    return key(arm, "baseline known", characteristic), key(arm, "baseline missing", characteristic)
+
+
+def baseline_randomised_key(shown: Protection, arm: str) -> str:
+    """The randomised count the baseline table prints (the arm's, unless differing)."""
+    own = key(arm, "baseline randomised")
+    return own if own in shown.grid.cells else key(arm, "randomised")
+
+
+def _baseline(grid: Grid, arm: str, randomised: str, rows: list[dict[str, Any]]) -> None:
+    total = randomised
+    if rows and rows[0]["n_arm"] != grid.cells[randomised].value:
+        total = grid.printed(key(arm, "baseline randomised"), rows[0]["n_arm"], COST["randomised"])
+    characteristics: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        characteristics.setdefault(r["characteristic"], []).append(r)
+    for characteristic, levels in characteristics.items():
+        known, missing = baseline_keys(arm, characteristic)
+        grid.printed(known, levels[0]["n_known"], COST["detail"])
+        if missing not in grid.cells:  # (the questionnaire table's relation, for a score)
+            grid.remainder(total, [known], missing)
+        if levels[0]["category"] is None:
+            continue  # a continuous characteristic: its n only
+        parts = [
+            grid.printed(key(arm, "baseline", characteristic, r["category"]), r["n"], COST["detail"])
+            for r in levels
+        ]
+        grid.adds_up(known, parts)
+        for r, part in zip(levels, parts if len(parts) > 2 else [], strict=False):  # everyone else
+            # with a value (of two categories, that is the other one)
+            grid.remainder(known, [part], key(arm, "baseline not", characteristic, r["category"]))
 
 
 def _curve(grid: Grid, arm: str, randomised: str, survival: list[dict[str, Any]]) -> None:

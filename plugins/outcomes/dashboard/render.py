@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from outcomes.dashboard.baseline import baseline_table
 from outcomes.dashboard.data import DashboardData
 from outcomes.dashboard.disclosure import Protection
 from outcomes.dashboard.effects import effects_section
@@ -152,6 +153,7 @@ def render(data: DashboardData) -> tuple[str, list[str], dict[str, dict[str, str
                 "states": part(states_figure, study, arms, shown),
                 "trajectories": part(trajectories_figure, study, of(data.trajectories), arms, shown),
                 "consort": part(consort_flow, of(data.consort), shown),
+                "baseline": part(baseline_table, study, of(data.baseline), arms, shown),
             }
         )
     document = render_template(
