@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Expectations and pandas from source in every process: about 8 s of each `outcomes run`.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: docs help install chromium demo test test-celery test-quick lint format up down stop bench clean
+.PHONY: docs help install chromium openssh-server demo test test-celery test-quick lint format up down stop bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,10 +43,16 @@ chromium:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
+# The SFTP landing-zone tests start OpenSSH's sshd on loopback (never as a service: the package's
+# own service is not started here); installed when missing, like chromium.
+openssh-server:
+	@test -x /usr/sbin/sshd || { echo "installing Debian's openssh-server for the SFTP landing tests"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends openssh-server; }
+
 # Test files run on this many workers (pytest-xdist), each with its own warehouse and Airflow.
 TEST_WORKERS ?= 2
 
-test: install chromium ## Run every test but the Celery deployment's: quick ones and the end-to-end pipeline runs (installs chromium)
+test: install chromium openssh-server ## Run every test but the Celery deployment's: quick ones and the end-to-end pipeline runs (installs chromium and sshd)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not celery"
 
 # About 2.5 minutes on 2 cores; needs Redis on 127.0.0.1:6379 (OUTCOMES_TEST_REDIS_URL).

@@ -207,8 +207,18 @@ def check_delivery(
 def _is_link(path: Any) -> bool:
     try:
         return bool(path.is_symlink())
-    except (OSError, NotImplementedError):
+    except (OSError, NotImplementedError) as error:
+        _reraise_outage(error)
         return False
+
+
+def _reraise_outage(error: BaseException) -> None:
+    """A landing zone that went down is no problem of the delivery's: the run fails, the delivery
+    is left for the next (``outcomes.ingest.landing.outage``)."""
+    from outcomes.ingest.landing import outage
+
+    if outage(error):
+        raise error
 
 
 _REFUSED = "the whole delivery is refused unread: nothing outside a delivery is ever read"
@@ -226,7 +236,8 @@ def escapes(delivery_dir: DeliveryPath) -> list[tuple[str | None, str, str]]:
         return [(None, "symlink", f"{folder}; {_REFUSED}")]
     try:
         entries = sorted(delivery_dir.iterdir(), key=lambda p: p.name)
-    except (OSError, NotImplementedError):
+    except (OSError, NotImplementedError) as error:
+        _reraise_outage(error)
         return []
     refused = [(entry.name, *problem) for entry in entries if (problem := _escape(entry)) is not None]
     return [(name, rule, f"{text}; {_REFUSED}") for name, rule, text in refused]
@@ -334,7 +345,8 @@ def _columnar_checked(
 def _unlisted_csv(delivery_dir: DeliveryPath, listed: Mapping[str, ManifestFile]) -> list[str]:
     try:
         names = sorted(p.name for p in delivery_dir.iterdir())
-    except (OSError, NotImplementedError):
+    except (OSError, NotImplementedError) as error:
+        _reraise_outage(error)
         return []
     return [n for n in names if n.lower().endswith(".csv") and n not in listed]
 

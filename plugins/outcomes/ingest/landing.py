@@ -13,31 +13,112 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MANIFEST = "_manifest.json"
+SSH_SCHEMES = ("sftp", "ssh")
 
 
 def landing_root(url: str, conn_id: str | None = None) -> Any:
-    """A path object for the landing root ``url``."""
+    """A path object for the landing root ``url``, on a file system made for this call.
+
+    With a connection, the file system comes from Airflow's provider for the scheme (the
+    connection's credentials; for SFTP also its extra ``known_hosts``, the file of trusted host
+    keys) and is made anew each call: a sensor polling for hours must neither reuse a connection
+    the server has dropped nor a listing cached before the delivery arrived."""
     scheme = urlsplit(url).scheme
     if not scheme or len(scheme) == 1:  # a plain path (or a Windows drive letter)
         from pathlib import Path
 
         return Path(url).expanduser().resolve()
     from airflow.sdk import ObjectStoragePath
-    from airflow.sdk.io.fs import get_fs
+    from airflow.sdk.io.fs import get_fs, has_fs
+    from upath import UPath
 
-    try:
-        get_fs(scheme, conn_id)
-    except ValueError:  # Airflow has no filesystem for it: plain fsspec
-        from upath import UPath
-
+    if not has_fs(scheme):  # Airflow has no filesystem for it: plain fsspec
         return UPath(url)
-    return ObjectStoragePath(url, conn_id=conn_id)
+    if conn_id is None:
+        return ObjectStoragePath(url)
+    root = UPath(url)
+    root._fs_cached = get_fs(scheme, conn_id, _storage_options(scheme, conn_id))  # as Airflow's own paths do
+    return root
+
+
+def _storage_options(scheme: str, conn_id: str) -> dict[str, Any]:
+    """What the provider's file system takes beyond its connection: for SFTP, a new client (not
+    fsspec's cached one) and the trusted host keys the connection's extra names. An SFTP server's
+    host key is always checked: with no ``known_hosts`` in the extra, against the user's
+    ``~/.ssh/known_hosts``, and a connection with neither is refused (asyncssh would accept any
+    key), unless its extra says ``"no_host_key_check": "true"`` (insecure: the docs say so)."""
+    if scheme not in SSH_SCHEMES:
+        return {}
+    from pathlib import Path
+
+    from airflow.sdk import BaseHook
+
+    extra = BaseHook.get_connection(conn_id).extra_dejson
+    options: dict[str, Any] = {"skip_instance_cache": True}
+    if extra.get("known_hosts"):
+        options["known_hosts"] = extra["known_hosts"]
+    elif (
+        str(extra.get("no_host_key_check", "")).lower() != "true"
+        and not (Path.home() / ".ssh" / "known_hosts").exists()
+    ):
+        raise LandingConfigError(
+            f"the SFTP connection {conn_id} names no file of trusted host keys: set its extra "
+            '{"known_hosts": "/path/to/known_hosts"} (the server\'s key, checked with its owner), '
+            "or create ~/.ssh/known_hosts"
+        )
+    return options
+
+
+class LandingConfigError(ValueError):
+    """The landing zone's settings or connection cannot work (not a passing outage)."""
+
+
+class LandingUnreachable(RuntimeError):
+    """The landing zone cannot be read now (a server down, a network error): wait, never skip."""
+
+
+def unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What a file system raises when its server cannot be reached or drops the connection:
+    OSError (local disks, SFTP's refused connections), asyncssh's and botocore's and aiohttp's
+    errors (SFTP sessions, S3), each where installed."""
+    found: list[type[BaseException]] = [OSError, TimeoutError]
+    for module, name in (
+        ("asyncssh", "Error"),
+        ("botocore.exceptions", "BotoCoreError"),
+        ("aiohttp", "ClientError"),
+    ):
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except ImportError:  # that back-end is not installed
+            continue
+    return tuple(found)
+
+
+def outage(error: BaseException) -> bool:
+    """Whether ``error`` is the landing zone's server being down or dropping the connection (a
+    refused or reset connection, a timeout, an SSH or S3 client error), not a file that is
+    missing or unreadable. The checks that turn an unreadable file into a contract problem re-raise
+    an outage instead: a network failure must fail the run (nothing applied, the delivery
+    applied whole by the next), never quarantine a delivery that is fine."""
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, unreachable_errors()) and not isinstance(error, OSError)
+
+
+def shown(url: str) -> str:
+    """``url`` as messages and alerts print it: any user and password in it left out."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _is_dir(path: Any) -> bool:
     try:
         return bool(path.is_dir())
-    except (OSError, NotImplementedError):
+    except (OSError, NotImplementedError) as error:
+        if outage(error):
+            raise
         return False
 
 
@@ -60,3 +141,15 @@ def incomplete_deliveries(root: Any, source: str) -> list[str]:
     if not folder.exists():
         return []
     return sorted(p.name for p in folder.iterdir() if _is_dir(p) and not (p / MANIFEST).exists())
+
+
+def confirm_readable(delivery: Any) -> None:
+    """Before a delivery is quarantined whole, its folder is listed once more: a check that found
+    the manifest or a file "missing" because the landing zone's server went down meanwhile (fsspec's
+    default ``exists`` answers False to any error) raises that outage instead, and the delivery
+    waits for the next run untouched (``outcomes.ingest.landing.outage``)."""
+    try:
+        list(delivery.iterdir())
+    except Exception as error:
+        if outage(error):
+            raise

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from outcomes.ingest.landing import outage
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -27,13 +29,28 @@ def _manifest_doc(delivery: Any) -> Any:
         return json.loads(handle.read().decode("utf-8-sig"))
 
 
+def manifest_extracted_at(delivery: Any) -> dt.datetime | None:
+    """The manifest's extract time, or None when it cannot be read (the check will say why)."""
+    from outcomes.contracts.check import parse_timestamp
+
+    try:
+        value = _manifest_doc(delivery).get("extracted_at")
+    except Exception as error:
+        if outage(error):
+            raise
+        return None
+    return parse_timestamp(value) if isinstance(value, str) else None
+
+
 def _read_claims(delivery: Any) -> tuple[list[tuple[str, str]], int] | None:
     """((name, sha256) pairs, data rows) the manifest claims; None if unusable (the check reports)."""
     try:
         doc = _manifest_doc(delivery)
         files = [(str(f["name"]), str(f["sha256"])) for f in doc["files"]]
         return files, sum(int(f["rows"]) for f in doc["files"])
-    except Exception:
+    except Exception as error:
+        if outage(error):
+            raise
         return None
 
 
@@ -43,7 +60,9 @@ def _actual_sha256(delivery: Any, name: str) -> str | None:
         with (delivery / name).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    except (OSError, FileNotFoundError):
+    except OSError as error:
+        if outage(error):
+            raise
         return None
     return digest.hexdigest()
 

@@ -46,7 +46,15 @@ from outcomes.ingest.erasure import (
     purge_erased,
     register_erasures,
 )
-from outcomes.ingest.ledger import _Counts, _duplicate_of, _ledger_exists, _manifest_doc, _record, event
+from outcomes.ingest.landing import confirm_readable
+from outcomes.ingest.ledger import (
+    _Counts,
+    _duplicate_of,
+    _ledger_exists,
+    _record,
+    event,
+    manifest_extracted_at,
+)
 from outcomes.ingest.pending import _enrolled_participants, move_enrolled_from_pending
 from outcomes.ingest.sinks import _Direct, _insert_valid, _quarantine_rows, _Sink, _Undo
 from outcomes.ingest.storage import _columns
@@ -193,20 +201,10 @@ def _apply_rows(
                     "delivery is kept in quarantine for inspection",
                 )
             )
+    confirm_readable(delivery)  # the problems are the delivery's, not a server gone meanwhile
     return _quarantine_whole(
         conn, source, delivery_id, digest, spec_files, files, extracted_at, counts, problems
     )
-
-
-def _manifest_extracted_at(delivery: Any) -> dt.datetime | None:
-    """The manifest's extract time, or None when it cannot be read (the check will say why)."""
-    from outcomes.contracts.check import parse_timestamp
-
-    try:
-        value = _manifest_doc(delivery).get("extracted_at")
-    except Exception:
-        return None
-    return parse_timestamp(value) if isinstance(value, str) else None
 
 
 def _apply_direct(
@@ -224,7 +222,7 @@ def _apply_direct(
     """Apply a delivery loading its good rows direct (:class:`_Direct`), in a savepoint; None
     (and nothing changed) when it must be applied the usual way."""
 
-    extracted_at = _manifest_extracted_at(delivery)
+    extracted_at = manifest_extracted_at(delivery)
     if extracted_at is None:
         return None
     direct = _Direct(conn, delivery_id, extracted_at, register)

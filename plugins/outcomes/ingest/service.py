@@ -50,10 +50,12 @@ def landing(settings: Settings, url: str | None = None) -> Any:
 
 
 def pending_deliveries(settings: Settings, source: str, url: str | None = None) -> list[str]:
-    """Complete deliveries of ``source`` not yet in the ledger, in delivery_id order."""
+    """Complete deliveries of ``source`` not yet in the ledger, in delivery_id order. A landing
+    zone that cannot be read raises ``LandingUnreachable`` (the sensor waits on it)."""
     from outcomes.ingest.landing import complete_deliveries
 
-    found = [p.name for p in complete_deliveries(landing(settings, url), source)]
+    with _reading(settings, source, url):
+        found = [p.name for p in complete_deliveries(landing(settings, url), source)]
     if not found:
         return []
     with loader_connection(settings) as conn:
@@ -63,8 +65,25 @@ def pending_deliveries(settings: Settings, source: str, url: str | None = None) 
     return [d for d in found if d not in applied]
 
 
+@contextmanager
+def _reading(settings: Settings, source: str, url: str | None) -> Iterator[None]:
+    """Turn the landing file system's network errors into ``LandingUnreachable``, naming the
+    landing zone (without credentials) and the source."""
+    from outcomes.ingest.landing import LandingUnreachable, shown, unreachable_errors
+
+    try:
+        yield
+    except unreachable_errors() as error:
+        where = shown(url or settings.landing)
+        raise LandingUnreachable(
+            f"the landing zone {where} cannot be read for {source}: {type(error).__name__}: {error}"
+        ) from error
+
+
 def apply_source(settings: Settings, source: str, url: str | None = None) -> list[DeliveryOutcome]:
-    """Apply every complete, not yet applied delivery of ``source`` in delivery_id order."""
+    """Apply every complete, not yet applied delivery of ``source`` in delivery_id order. Each
+    delivery is one transaction: a landing zone that fails halfway through one (its server
+    down) leaves nothing of it applied, and it is applied whole by the next run."""
     from outcomes.contracts import load_contract
     from outcomes.contracts.registry import source as registered
     from outcomes.ingest.landing import complete_deliveries
@@ -76,7 +95,7 @@ def apply_source(settings: Settings, source: str, url: str | None = None) -> lis
     pseudonymise = pseudonymiser()  # fails early and clearly without a key
     contract = load_contract()
     outcomes: list[DeliveryOutcome] = []
-    with loader_connection(settings) as conn:
+    with loader_connection(settings) as conn, _reading(settings, source, url):
         for delivery in complete_deliveries(landing(settings, url), source):
             if faults.armed() and any(o.status != "skipped" for o in outcomes):
                 faults.point("ingest.between_deliveries")

@@ -45,7 +45,7 @@ SUBJECT_SUMMARY_CHARS = 120
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # task_failed | late_delivery | quarantined_delivery | gate_blocked | ...
+    kind: str  # task_failed | late_delivery | landing_unreachable | quarantined_delivery | gate_blocked | ...
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
     at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
