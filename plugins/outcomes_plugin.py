@@ -1,5 +1,5 @@
-"""The project's Airflow plugin: the dashboard snapshots, the dbt docs and the quality gate's Data
-Docs, in the Airflow UI.
+"""The project's Airflow plugin: the dashboard snapshots, the dbt docs and the quality gate's
+results with their history, in the Airflow UI.
 
 Airflow's plugin manager imports every ``.py`` under ``plugins/`` as a top-level module, so the
 package (``plugins/outcomes/``) is kept out with ``.airflowignore`` and this one small file
@@ -38,10 +38,10 @@ class OutcomesPlugin(AirflowPlugin):
             "url_route": "outcomes-dbt-docs",
         },
         {
-            "name": "Quality gate (Data Docs)",
-            "href": "/outcomes/gate-docs/index.html",
+            "name": "Quality gate",
+            "href": "/outcomes/quality/",
             "destination": "nav",
             "category": "browse",
-            "url_route": "outcomes-gate-docs",
+            "url_route": "outcomes-quality",
         },
     ]

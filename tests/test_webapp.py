@@ -1,4 +1,5 @@
-"""The dbt docs inside the Airflow UI: served to signed-in users only, through Airflow's own API app."""
+"""The project's pages inside the Airflow UI (the dashboard snapshots, the dbt docs, the quality
+page): served to signed-in users only, through Airflow's own API app."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
+from support.ports import free_port
 
 from outcomes.settings import Settings
+from outcomes.warehouse.connection import Warehouse
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def client(airflow_ready: Settings) -> Iterator[Any]:
 @pytest.fixture
 def own_home(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """An OUTCOMES_HOME of the test's own: the app reads its files from there (the session's home
-    keeps real Data Docs and dashboards, which a fake file would break)."""
+    keeps real dbt docs and dashboards, which a fake file would break)."""
     monkeypatch.setenv("OUTCOMES_HOME", str(tmp_path))
     return dataclasses.replace(settings, home=tmp_path)
 
@@ -47,7 +51,7 @@ def test_the_plugin_is_registered_with_a_link_in_the_ui(client: Any, token: str)
     assert links == {
         "Outcomes dashboard": "/outcomes/dashboards/latest",
         "dbt docs (outcomes)": "/outcomes/dbt-docs/index.html",
-        "Quality gate (Data Docs)": "/outcomes/gate-docs/index.html",
+        "Quality gate": "/outcomes/quality/",
     }
 
 
@@ -72,20 +76,53 @@ def test_a_signed_in_user_reads_the_docs_of_the_last_build(
     assert client.get("/outcomes/dbt-docs/run_results.json", headers=headers).status_code == 404
 
 
-def test_the_gate_data_docs_need_a_signed_in_user_and_stay_inside_their_site(
-    client: Any, token: str, own_home: Settings
+def test_the_quality_page_shows_every_expectation_of_the_last_gate_run_to_signed_in_users(
+    client: Any, token: str, published_trial: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = own_home.gx_data_docs_dir
-    (site / "validations").mkdir(parents=True, exist_ok=True)
-    (site / "index.html").write_text("<html>gate results</html>")
-    (site / "validations" / "page.html").write_text("<html>one validation</html>")
-    assert client.get("/outcomes/gate-docs/index.html").status_code in {401, 403}
+    import psycopg
+
+    monkeypatch.setenv("OUTCOMES_WAREHOUSE_URL", published_trial.admin_url)  # what the app reads
+    with psycopg.connect(published_trial.url()) as conn:
+        (build,) = conn.execute("select build_id from meta.published_builds").fetchone()  # type: ignore[misc]
+        names = [row[0] for row in conn.execute("select expectation from meta.gate_results")]
+    assert len(names) >= 40
+    for path in ("/outcomes/quality/", f"/outcomes/quality/expectations/{names[0]}"):
+        assert client.get(path).status_code in {401, 403}, path
     headers = {"Authorization": f"Bearer {token}"}
-    page = client.get("/outcomes/gate-docs/index.html", headers=headers)
-    assert page.status_code == 200 and "gate results" in page.text
-    assert "one validation" in client.get("/outcomes/gate-docs/validations/page.html", headers=headers).text
-    for outside in ("..%2F..%2F..%2Fpg%2Fpostgresql.conf", "%2Fetc%2Fpasswd", "validations"):
-        assert client.get(f"/outcomes/gate-docs/{outside}", headers=headers).status_code == 404
+    page = client.get("/outcomes/quality/", headers=headers)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert build in page.text and '<span class="badge passed" id="latest-status">passed</span>' in page.text
+    listed = re.findall(r'data-expectation="([^"]+)"', page.text)
+    assert sorted(listed) == sorted(names)
+    one = client.get(f"/outcomes/quality/expectations/{names[0]}", headers=headers)
+    assert one.status_code == 200 and f"<h1>{names[0]}</h1>" in one.text and build in one.text
+    missing = client.get("/outcomes/quality/expectations/no.such_check", headers=headers)
+    assert missing.status_code == 404 and "no such expectation" in missing.json()["detail"]
+
+
+def test_the_quality_page_says_when_it_cannot_read_the_warehouse(
+    client: Any, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nothing listens there: a warehouse that is down
+    monkeypatch.setenv("OUTCOMES_WAREHOUSE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/outcomes")
+    answer = client.get("/outcomes/quality/", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("the quality page could not read the warehouse: ")
+
+
+def test_the_old_data_docs_addresses_lead_to_the_quality_page(client: Any, token: str) -> None:
+    """The GX Data Docs are not served (they load their scripts from CDNs: docs/decisions.md);
+    a bookmark of one of their pages lands on the quality page, relative to where it was."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for path, target in (
+        ("/outcomes/gate-docs", "quality/"),
+        ("/outcomes/gate-docs/index.html", "../quality/"),
+        ("/outcomes/gate-docs/validations/s/r/t/b.html", "../../../../../quality/"),
+    ):
+        assert client.get(path, follow_redirects=False).status_code == 401, path
+        moved = client.get(path, headers=headers, follow_redirects=False)
+        assert moved.status_code == 307 and moved.headers["location"] == target, path
+        assert urljoin(f"http://ui{path}", target) == "http://ui/outcomes/quality/", path
 
 
 def test_the_dashboard_snapshots_need_a_signed_in_user_and_only_serve_snapshots(
@@ -131,7 +168,7 @@ def test_the_roots_redirect_to_their_pages_and_nothing_steers_them(client: Any, 
     headers = {"Authorization": f"Bearer {token}"}
     for root, target in (
         ("/outcomes/dbt-docs", "dbt-docs/index.html"),
-        ("/outcomes/gate-docs", "gate-docs/index.html"),
+        ("/outcomes/quality", "quality/"),
         ("/outcomes/dashboards", "dashboards/"),
     ):
         assert client.get(root, follow_redirects=False).status_code == 401, root
@@ -224,6 +261,6 @@ def test_every_route_of_airflow_and_the_plugin_refuses_an_anonymous_caller(clien
         "/execution/connections/{connection_id}",
         "/execution/variables/{variable_key:path}",
         "/api/v2/connections",
-        "/outcomes/gate-docs/{path:path}",
+        "/outcomes/quality/expectations/{name}",
     } <= {path for _, path in checked}
     assert len(checked) >= 200  # 211 of 243 with Airflow 3.3.2 and Cosmos 1.15.1

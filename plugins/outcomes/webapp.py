@@ -1,6 +1,10 @@
 """The pages the Airflow UI embeds (``outcomes_plugin.py``): the dashboard snapshots (the latest
 and the list of past ones), the dbt docs of the last published build, and the quality gate's
-Great Expectations Data Docs.
+results with every expectation's history (``outcomes.quality.page``). Every page works with no
+network: nothing it loads comes from anywhere but this app (tests/test_offline_ui.py).
+
+The gate's Great Expectations Data Docs are not served: they load their styles and scripts from
+public CDNs (docs/decisions.md); their old address redirects to the quality page.
 
 Every route needs an authenticated Airflow user allowed to see plugin views: the UI's session
 cookie or a bearer token from ``POST /auth/token``; anyone else gets 401/403.
@@ -32,12 +36,15 @@ def create_app() -> Any:
     )
     for root, target in (
         ("/dbt-docs", "dbt-docs/index.html"),
-        ("/gate-docs", "gate-docs/index.html"),
+        ("/quality", "quality/"),
+        ("/gate-docs", "quality/"),
         ("/dashboards", "dashboards/"),
     ):
         app.get(root, include_in_schema=False)(_redirect_to(target))
     app.get("/dbt-docs/{name}")(docs_file)
-    app.get("/gate-docs/{path:path}")(gate_file)
+    app.get("/quality/")(quality_overview)
+    app.get("/quality/expectations/{name}")(quality_expectation)
+    app.get("/gate-docs/{path:path}", include_in_schema=False)(gate_docs_moved)
     app.get("/dashboards/")(dashboards_list)
     app.get("/dashboards/latest")(dashboards_latest)
     app.get("/dashboards/{name}")(dashboards_file)
@@ -78,17 +85,55 @@ def docs_file(name: str) -> Any:
     return _file(path, DOCS_FILES[name])
 
 
-def gate_file(path: str) -> Any:
-    """A file of the gate's Data Docs site; nothing outside it (no `..`, no absolute paths)."""
-    from outcomes.settings import load_settings
+def gate_docs_moved(path: str) -> Any:
+    """The Data Docs' old addresses (bookmarks, the UI link of earlier releases): to the quality
+    page, by a relative address (only ``../`` and ``quality/``: nothing a caller can steer)."""
+    from fastapi.responses import RedirectResponse
 
-    site = load_settings().gx_data_docs_dir.resolve()
-    target = (site / path).resolve()
-    if not target.is_relative_to(site) or not target.is_file():
-        if path == "index.html":
-            raise _not_found("no gate results yet: the build_outcomes DAG's quality_gate task writes them")
-        raise _not_found("not a file of the gate's Data Docs")
-    return _file(target)
+    return RedirectResponse("../" * (path.count("/") + 1) + "quality/")
+
+
+def _quality_history() -> Any:
+    """The gate's ledger, or 503 with the reason when the warehouse cannot be read."""
+    import psycopg
+    from fastapi import HTTPException
+
+    from outcomes.quality.trends import read_history
+    from outcomes.settings import load_settings
+    from outcomes.warehouse.connection import WarehouseNotRunning, resolve
+
+    try:
+        return read_history(resolve(load_settings(), start=False))
+    except WarehouseNotRunning as error:
+        raise HTTPException(
+            status_code=503, detail=f"the quality page reads the warehouse: {error}"
+        ) from None
+    except psycopg.OperationalError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HTTPException(
+            status_code=503, detail=f"the quality page could not read the warehouse: {first}"
+        ) from None
+
+
+def quality_overview() -> Any:
+    """The latest gate run: every expectation with its trend, and every build gated."""
+    from fastapi.responses import HTMLResponse
+
+    from outcomes.quality.page import overview_page
+
+    return HTMLResponse(overview_page(_quality_history()), headers={"Cache-Control": "no-store"})
+
+
+def quality_expectation(name: str) -> Any:
+    """One expectation in every build the gate checked."""
+    from fastapi.responses import HTMLResponse
+
+    from outcomes.quality.page import expectation_page
+
+    page = expectation_page(_quality_history(), name)
+    if page is None:
+        raise _not_found("no such expectation in the gate's results")
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 def dashboards_list() -> Any:

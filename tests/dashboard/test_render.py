@@ -102,6 +102,7 @@ def test_the_data_quality_panel_names_the_build_its_gate_and_every_source(
     page, _, _ = render(content)
     assert f"Build</b> {build[0]}" in page  # type: ignore[index]
     assert "Quality gate</b> passed" in page
+    assert '<a href="../quality/" id="quality-page">' in page  # beside /outcomes/dashboards/ in the UI
     for source in source_names():
         assert f"<td>{source}</td>" in page
 

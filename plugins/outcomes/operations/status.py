@@ -276,9 +276,7 @@ def _render_gate(console: Console, status: Status) -> None:
         )
         results.add_row(result["expectation"], result["severity"], outcome, result["observed"] or "")
     console.print(results)
-    console.print(
-        f"  Data Docs: {status.settings.gx_data_docs_dir / 'index.html'} (Airflow UI: Browse > Quality gate)"
-    )
+    console.print("  every expectation's history: the Airflow UI, Browse > Quality gate (/outcomes/quality/)")
 
 
 def _render_freshness(console: Console, status: Status) -> None:

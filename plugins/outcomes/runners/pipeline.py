@@ -200,7 +200,9 @@ def _print_gate(warehouse: Any, console: Console, *, failures_only: bool) -> Non
             console.print(f"    [{colour}]{item['severity']}[/] {item['expectation']}: {item['observed']}")
     if failures_only and not run.failed_errors and not run.failed_warnings:
         return
-    console.print("  every result: `outcomes status`; Data Docs: the Airflow UI, Browse > Quality gate")
+    console.print(
+        "  every result: `outcomes status`; with its history: the Airflow UI, Browse > Quality gate"
+    )
 
 
 def _print_ledger(settings: Settings, console: Console) -> None:
