@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Expectations and pandas from source in every process: about 8 s of each `outcomes run`.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: docs help install chromium openssh-server demo test test-celery test-quick lint format up down stop bench clean
+.PHONY: docs help install chromium openssh-server docker-compose demo test test-celery test-deployment test-quick lint format up down stop bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,17 +49,28 @@ openssh-server:
 	@test -x /usr/sbin/sshd || { echo "installing Debian's openssh-server for the SFTP landing tests"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends openssh-server; }
 
+# The compose file is resolved by Debian's docker-compose (1.29: profiles, `${VAR:?}`,
+# service_completed_successfully), which needs no container engine; installed here when missing.
+docker-compose:
+	@command -v docker-compose >/dev/null || { echo "installing Debian's docker-compose to check the compose file"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends docker-compose; }
+
 # Test files run on this many workers (pytest-xdist), each with its own warehouse and Airflow.
 TEST_WORKERS ?= 2
 
-test: install chromium openssh-server ## Run every test but the Celery deployment's: quick ones and the end-to-end pipeline runs (installs chromium and sshd)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not celery"
+test: install chromium openssh-server docker-compose ## Run every test but the two deployments': quick ones and the end-to-end pipeline runs (installs chromium, sshd, docker-compose)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not celery and not deployment"
 
 # About 2.5 minutes on 2 cores; needs Redis on 127.0.0.1:6379 (OUTCOMES_TEST_REDIS_URL).
 test-celery: install ## Run the ingest and build DAGs under the CeleryExecutor (scheduler, Redis, 2 workers)
 	$(BIN)/pytest -m celery tests/test_celery.py
 
-test-quick: install ## Run only the quick tests (no end-to-end runs)
+# About 14 minutes on 2 cores (the plain run 7.5, celery 5, a DAG import error 2); needs the PostgreSQL
+# server on 127.0.0.1:5432 (OUTCOMES_TEST_WAREHOUSE_URL) and redis-server.
+test-deployment: install docker-compose ## Run docker-compose.yml's services as processes to a published build (plain and celery)
+	$(BIN)/pytest -m deployment tests/test_compose.py
+
+test-quick: install docker-compose ## Run only the quick tests (no end-to-end runs)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lint: install ## ruff (lint + format check), mypy, and sqlfluff on the dbt models (.sqlfluff)

@@ -1,7 +1,8 @@
 """The deployment files, checked without a container engine (this machine has none): the compose
-file's services and profiles, every variable it references listed in .env.example (every setting
-the code reads is held to .env.example by tests/test_settings.py), no secret values, and the
-image's Airflow and Python equal to the lock's."""
+file's services and profiles (tests/test_compose.py resolves it with docker-compose and runs it),
+every variable it references listed in .env.example (every setting the code reads is held to
+.env.example by tests/test_settings.py), no secret values, and the image's Airflow and Python
+equal to the lock's."""
 
 from __future__ import annotations
 
@@ -41,9 +42,14 @@ def test_the_services_and_the_celery_profile() -> None:
         "redis",
         "celery-worker",
     }
+    # the components start with the project's Airflow settings (`outcomes airflow`), only once
+    # airflow-init (`outcomes prepare`: migrations, the dbt manifest, no DAG import error) succeeded
+    assert services["airflow-init"]["command"] == ["bash", "-c", "exec outcomes prepare"]
     for name in ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"):
-        assert services[name]["command"][:2] == ["airflow", name.replace("celery-worker", "celery")]
+        component = name.replace("celery-worker", "celery worker")
+        assert services[name]["command"] == ["bash", "-c", f"exec outcomes airflow {component}"]
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert services["dag-processor"]["healthcheck"]["test"] == ["CMD", "outcomes", "dag-errors"]
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
 
 

@@ -79,6 +79,39 @@ def migrate() -> None:
 
 
 @app.command(rich_help_panel=PANEL)
+def prepare() -> None:
+    """Prepare a deployment (docker compose's airflow-init): migrations, Airflow's database, the dbt
+    manifest, the admin's password (AIRFLOW_ADMIN_PASSWORD); fails when any DAG file does not import."""
+    from outcomes.runners import deployment
+
+    prepared = deployment.prepare(_settings())
+    console = _console()
+    console.print(f"warehouse [bold]{prepared.warehouse}[/] at migration {prepared.revision}")
+    console.print(f"dbt manifest {prepared.manifest}")
+    if prepared.import_errors:
+        for path, error in prepared.import_errors.items():
+            _console(stderr=True).print(f"[bold red]DAG import error[/] in {path}:\n{error}")
+        raise _fail(f"{len(prepared.import_errors)} DAG file(s) do not import: no component may start")
+    console.print(f"{len(prepared.dag_ids)} DAGs import: {', '.join(prepared.dag_ids)}")
+
+
+@app.command("dag-errors", rich_help_panel=PANEL)
+def dag_errors() -> None:
+    """Exit 1 when the dag-processor recorded any DAG import error (a healthcheck); print them."""
+    from outcomes.runners import airflow_env, deployment
+    from outcomes.warehouse.connection import resolve
+
+    settings = _settings()
+    airflow_env.configure(settings, resolve(settings, start=True))
+    errors = deployment.recorded_import_errors()
+    for path, error in errors.items():
+        _console(stderr=True).print(f"[bold red]DAG import error[/] in {path}:\n{error}")
+    if errors:
+        raise _fail(f"{len(errors)} DAG file(s) do not import")
+    _console().print("no DAG import errors")
+
+
+@app.command(rich_help_panel=PANEL)
 def status() -> None:
     """Show the warehouse (where, running, migration), the landing zone and the Airflow home."""
     from outcomes.operations.status import collect_status, render_status

@@ -216,8 +216,9 @@ def _parse_into_scratch(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
-    """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG).
+def ensure_manifest(settings: Settings, warehouse: Warehouse, *, force: bool = False) -> bool:
+    """``dbt parse`` when the manifest is stale (a stale manifest is a stale build DAG), or always
+    with ``force`` (a deployment's preparation: an image's files keep their times from the build).
 
     The parse is the one ``dbt_build`` would make (no vars, Cosmos' profile and target, the as-of
     date of tonight's build in ``OUTCOMES_AS_OF``), and its partial-parse file seeds that task's
@@ -231,7 +232,7 @@ def ensure_manifest(settings: Settings, warehouse: Warehouse) -> bool:
     DAG run parses the build DAG's file) reads the old one or the new one whole, and a parse
     that is killed leaves the old one.
     """
-    if not manifest_is_stale(settings):
+    if not force and not manifest_is_stale(settings):
         return False
     target = settings.dbt_target_dir
     with _parse_into_scratch(settings, warehouse, target, carry=target / PARTIAL_PARSE) as scratch:

@@ -7,6 +7,8 @@ and from the maintenance DAG.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from outcomes.settings import Settings
@@ -74,19 +76,30 @@ def _alembic(warehouse: Warehouse, direction: str, revision: str) -> str | None:
     They take turns: each holds an advisory lock in the server's ``postgres`` database (advisory
     locks are per database) while it runs.
     """
-    import psycopg
     from alembic import command
 
-    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as guard:
-        guard.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    with migration_lock(warehouse):
         engine = warehouse.engine()
         try:
             with engine.begin() as connection:
                 getattr(command, direction)(_alembic_config(connection), revision)
         finally:
             engine.dispose()
-            guard.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return current_revision(warehouse)
+
+
+@contextmanager
+def migration_lock(warehouse: Warehouse) -> Iterator[None]:
+    """Hold the server-wide advisory lock of migrations (:data:`MIGRATION_LOCK`) in the server's
+    ``postgres`` database; not re-entrant across connections: never nest it."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url(database="postgres"), autocommit=True) as guard:
+        guard.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            guard.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 def current_revision(warehouse: Warehouse) -> str | None:
@@ -114,8 +127,11 @@ def head_revision() -> str:
 def bootstrap(settings: Settings) -> Warehouse:
     """Start (if embedded), create the databases and migrate: a warehouse ready to use."""
     warehouse = resolve(settings, start=True)
-    ensure_database(warehouse, warehouse.database)
-    ensure_database(warehouse, warehouse.airflow_database)
-    close_to_public(warehouse, warehouse.airflow_database)
+    # under the migrations' lock: components starting together (docker compose) each bootstrap,
+    # and two at once fail ("tuple concurrently updated" on the revoke, a duplicate database)
+    with migration_lock(warehouse):
+        ensure_database(warehouse, warehouse.database)
+        ensure_database(warehouse, warehouse.airflow_database)
+        close_to_public(warehouse, warehouse.airflow_database)
     migrate(warehouse)
     return warehouse
