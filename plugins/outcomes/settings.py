@@ -100,7 +100,8 @@ class Settings:
 
     @property
     def gx_data_docs_dir(self) -> Path:
-        """The gate's Data Docs site, served in the Airflow UI."""
+        """The gate's Data Docs site, written by the gate (the Airflow UI serves the project's own
+        quality page instead: docs/quality-gate.md)."""
         return self.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
 
     @property

@@ -261,3 +261,73 @@ def test_a_server_that_goes_down_halfway_leaves_nothing_half_applied(
     assert [(o.delivery_id, o.status) for o in outcomes if o.status != "skipped"] == [(second.name, "loaded")]
     assert _ledger(warehouse, ids) == {first.name: ("loaded", 4), second.name: ("loaded", 4)}
     assert service.pending_deliveries(settings, "registry") == []
+
+
+def test_an_sftp_server_whose_host_key_is_not_trusted_is_never_read(
+    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sshfs checks no host key unless given a file of them: the landing zone always gives one,
+    so a server with another key is refused (nothing listed, nothing applied), and a connection
+    that names no such file, with none in ~/.ssh either, is refused before anything connects."""
+    import subprocess
+
+    from outcomes.ingest.landing import LandingConfigError, LandingUnreachable
+    from outcomes.ingest.service import pending_deliveries
+
+    with openssh_sftp(tmp_path / "server") as (landing, root):
+        remote = _environment(monkeypatch, Remote(landing, lambda folder: None))
+        sftp_put(landing, _deliveries(tmp_path, "7", 980_157), f"{root}/registry/20250607T0200Z-57")
+        assert pending_deliveries(load_settings(), "registry") == ["20250607T0200Z-57"]  # the right key
+
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True
+        )
+        host_type, key = (tmp_path / "other.pub").read_text().split()[:2]
+        (tmp_path / "wrong_known_hosts").write_text(f"[127.0.0.1]:{landing.server.port} {host_type} {key}\n")
+        wrong = {
+            **remote.landing.connection,
+            "extra": {**_extra(remote), "known_hosts": str(tmp_path / "wrong_known_hosts")},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_OUTCOMES_LANDING", json.dumps(wrong))
+        with pytest.raises(LandingUnreachable, match="HostKeyNotVerifiable"):
+            pending_deliveries(load_settings(), "registry")
+
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.ssh/known_hosts
+        unnamed = {**remote.landing.connection, "extra": {"key_file": _extra(remote)["key_file"]}}
+        monkeypatch.setenv("AIRFLOW_CONN_OUTCOMES_LANDING", json.dumps(unnamed))
+        with pytest.raises(LandingConfigError, match="names no file of trusted host keys"):
+            pending_deliveries(load_settings(), "registry")
+
+
+def _extra(remote: Remote) -> dict[str, Any]:
+    extra = remote.landing.connection["extra"]
+    assert isinstance(extra, dict)
+    return extra
+
+
+def test_what_counts_as_an_outage_and_what_as_the_deliverys_problem() -> None:
+    """An outage fails the run and leaves the delivery for the next; anything else about a file
+    is the delivery's problem (the contract check words it, as on a local disk)."""
+    import errno
+
+    import asyncssh
+    from botocore.exceptions import EndpointConnectionError
+
+    from outcomes.ingest.landing import outage
+
+    down = [
+        ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
+        TimeoutError("timed out"),
+        OSError(errno.EBUSY, "503 Service Unavailable (s3fs)"),
+        OSError(errno.EREMOTEIO, "500 Internal Error (s3fs)"),
+        asyncssh.ConnectionLost("the connection was lost"),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"),
+    ]
+    the_deliverys = [
+        FileNotFoundError(errno.ENOENT, "no such file"),
+        PermissionError(errno.EACCES, "permission denied"),
+        asyncssh.SFTPPermissionDenied("permission denied"),
+        ValueError("not a number"),
+    ]
+    assert [outage(e) for e in down] == [True] * len(down)
+    assert [outage(e) for e in the_deliverys] == [False] * len(the_deliverys)

@@ -9,6 +9,7 @@ protocol goes through plain fsspec (``upath.UPath``). The loader uses only ``nam
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,18 +36,26 @@ def landing_root(url: str, conn_id: str | None = None) -> Any:
     if not has_fs(scheme):  # Airflow has no filesystem for it: plain fsspec
         return UPath(url)
     if conn_id is None:
+        if scheme in SSH_SCHEMES:
+            raise LandingConfigError(
+                f"an {scheme}:// landing zone needs the Airflow connection with its key and trusted "
+                "host keys: set OUTCOMES_LANDING_CONN_ID"
+            )
         return ObjectStoragePath(url)
+    fs = get_fs(scheme, conn_id, _storage_options(scheme, conn_id))
+    # fsspec keeps every instance it makes in a class-wide cache: a new one per poll would pile up
+    getattr(type(fs), "_cache", {}).pop(getattr(fs, "_fs_token_", None), None)
     root = UPath(url)
-    root._fs_cached = get_fs(scheme, conn_id, _storage_options(scheme, conn_id))  # as Airflow's own paths do
+    root._fs_cached = fs  # as Airflow's own paths do
     return root
 
 
 def _storage_options(scheme: str, conn_id: str) -> dict[str, Any]:
     """What the provider's file system takes beyond its connection: for SFTP, a new client (not
-    fsspec's cached one) and the trusted host keys the connection's extra names. An SFTP server's
-    host key is always checked: with no ``known_hosts`` in the extra, against the user's
-    ``~/.ssh/known_hosts``, and a connection with neither is refused (asyncssh would accept any
-    key), unless its extra says ``"no_host_key_check": "true"`` (insecure: the docs say so)."""
+    fsspec's cached one) and the trusted host keys. sshfs checks no host key unless it is given a
+    file of them, so one is always given: the connection's extra ``known_hosts``, else the user's
+    ``~/.ssh/known_hosts``; a connection with neither is refused, unless its extra says
+    ``"no_host_key_check": "true"`` (insecure: the docs say so)."""
     if scheme not in SSH_SCHEMES:
         return {}
     from pathlib import Path
@@ -55,12 +64,14 @@ def _storage_options(scheme: str, conn_id: str) -> dict[str, Any]:
 
     extra = BaseHook.get_connection(conn_id).extra_dejson
     options: dict[str, Any] = {"skip_instance_cache": True}
+    user_file = Path.home() / ".ssh" / "known_hosts"
     if extra.get("known_hosts"):
         options["known_hosts"] = extra["known_hosts"]
-    elif (
-        str(extra.get("no_host_key_check", "")).lower() != "true"
-        and not (Path.home() / ".ssh" / "known_hosts").exists()
-    ):
+    elif str(extra.get("no_host_key_check", "")).lower() == "true":
+        options["known_hosts"] = None
+    elif user_file.exists():
+        options["known_hosts"] = str(user_file)
+    else:
         raise LandingConfigError(
             f"the SFTP connection {conn_id} names no file of trusted host keys: set its extra "
             '{"known_hosts": "/path/to/known_hosts"} (the server\'s key, checked with its owner), '
@@ -94,15 +105,43 @@ def unreachable_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+#: What an OSError's errno says when an S3 server answers but cannot serve (s3fs turns a 500 into
+#: EREMOTEIO, a 503 or SlowDown into EBUSY, another 5xx into EIO) or the network is gone.
+OUTAGE_ERRNOS = frozenset(
+    {errno.EBUSY, errno.EREMOTEIO, errno.EIO, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
+)
+#: asyncssh's errors of the connection itself (its others, such as a file the account may not
+#: read, are the delivery's problem, as on a local disk).
+SSH_OUTAGES = ("DisconnectError", "ChannelOpenError", "SFTPConnectionLost", "SFTPNoConnection")
+
+
 def outage(error: BaseException) -> bool:
-    """Whether ``error`` is the landing zone's server being down or dropping the connection (a
-    refused or reset connection, a timeout, an SSH or S3 client error), not a file that is
-    missing or unreadable. The checks that turn an unreadable file into a contract problem re-raise
-    an outage instead: a network failure must fail the run (nothing applied, the delivery
-    applied whole by the next), never quarantine a delivery that is fine."""
+    """Whether ``error`` is the landing zone's server being down, failing or dropping the
+    connection (a refused or reset connection, a timeout, an S3 5xx, a lost SSH connection, an
+    S3 client that cannot connect), not a file that is missing or unreadable. The checks that turn
+    an unreadable file into a contract problem re-raise an outage instead: a network failure must
+    fail the run (nothing applied, the delivery applied whole by the next), never quarantine a
+    delivery that is fine."""
     if isinstance(error, ConnectionError | TimeoutError):
         return True
-    return isinstance(error, unreachable_errors()) and not isinstance(error, OSError)
+    if isinstance(error, OSError):
+        return error.errno in OUTAGE_ERRNOS
+    try:
+        import asyncssh
+
+        if isinstance(error, tuple(getattr(asyncssh, name) for name in SSH_OUTAGES)):
+            return True
+    except ImportError:  # pragma: no cover - installed with the sftp provider
+        pass
+    return not isinstance(error, _ssh_error()) and isinstance(error, unreachable_errors())
+
+
+def _ssh_error() -> tuple[type[BaseException], ...]:
+    try:
+        import asyncssh
+    except ImportError:  # pragma: no cover
+        return ()
+    return (asyncssh.Error,)
 
 
 def shown(url: str) -> str:
@@ -144,10 +183,13 @@ def incomplete_deliveries(root: Any, source: str) -> list[str]:
 
 
 def confirm_readable(delivery: Any) -> None:
-    """Before a delivery is quarantined whole, its folder is listed once more: a check that found
-    the manifest or a file "missing" because the landing zone's server went down meanwhile (fsspec's
-    default ``exists`` answers False to any error) raises that outage instead, and the delivery
-    waits for the next run untouched (``outcomes.ingest.landing.outage``)."""
+    """Before a delivery is quarantined whole, its folder is listed once more, from the server (not
+    a cached listing): a check that found the manifest or a file "missing" because the landing
+    zone's server went down meanwhile (fsspec's default ``exists`` answers False to any error)
+    raises that outage instead, and the delivery waits for the next run untouched (``outage``)."""
+    fs = getattr(delivery, "fs", None)
+    if fs is not None:
+        fs.invalidate_cache()
     try:
         list(delivery.iterdir())
     except Exception as error:

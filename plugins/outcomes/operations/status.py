@@ -47,6 +47,7 @@ class Status:
     #: Per source: its newest delivery, its age and whether it is late (ingest/freshness.py).
     freshness: list[SourceFreshness] = field(default_factory=list)
     freshness_error: str | None = None
+    landing_error: str | None = None  # the landing zone could not be read (its server down)
 
 
 def _warehouse_status(settings: Settings) -> WarehouseStatus:
@@ -100,11 +101,24 @@ def _warehouse_status(settings: Settings) -> WarehouseStatus:
     )
 
 
-def _landing_status(settings: Settings) -> list[LandingSource]:
-    from outcomes.contracts.registry import source_names
-    from outcomes.ingest.landing import complete_deliveries, incomplete_deliveries, landing_root
+def _landing_status(settings: Settings) -> tuple[list[LandingSource], str | None]:
+    """Each source's deliveries in the landing zone, read as the ingest reads it (its connection);
+    a landing zone that cannot be read gives its error instead."""
+    from outcomes.ingest.landing import LandingConfigError, unreachable_errors
 
-    root = landing_root(settings.landing)
+    readable: tuple[type[BaseException], ...] = (LandingConfigError, *unreachable_errors())
+    try:
+        return _landing_sources(settings), None
+    except readable as error:
+        return [], f"cannot be read: {type(error).__name__}: {error}"
+
+
+def _landing_sources(settings: Settings) -> list[LandingSource]:
+    from outcomes.contracts.registry import source_names
+    from outcomes.ingest.landing import complete_deliveries, incomplete_deliveries
+    from outcomes.ingest.service import landing
+
+    root = landing(settings)
     result = []
     for source in source_names():
         complete = complete_deliveries(root, source)
@@ -164,7 +178,7 @@ def _gate(settings: Settings, warehouse: WarehouseStatus) -> tuple[GateRun | Non
 
 def collect_status(settings: Settings) -> Status:
     """Gather the status. Never starts the embedded warehouse."""
-    landing = _landing_status(settings)
+    landing, landing_error = _landing_status(settings)
     warehouse = _warehouse_status(settings)
     gate, published = _gate(settings, warehouse)
     freshness, freshness_error = _freshness(settings, warehouse)
@@ -178,6 +192,7 @@ def collect_status(settings: Settings) -> Status:
         published=published,
         freshness=freshness,
         freshness_error=freshness_error,
+        landing_error=landing_error,
     )
 
 
@@ -227,16 +242,21 @@ def _render_warehouse(console: Console, wh: WarehouseStatus) -> None:
 def _render_landing(console: Console, status: Status) -> None:
     from rich.table import Table
 
+    from outcomes.ingest.landing import shown
+
     settings = status.settings
     if status.landing:
-        landing = Table(title=f"landing zone {settings.landing}", title_justify="left")
+        landing = Table(title=f"landing zone {shown(settings.landing)}", title_justify="left")
         for column in ("source", "complete deliveries", "incomplete", "latest"):
             landing.add_column(column)
         for item in status.landing:
             landing.add_row(item.source, str(item.complete), str(item.incomplete), item.latest or "-")
         console.print(landing)
     else:
-        console.print(f"[bold]landing zone[/] {settings.landing}")
+        console.print(
+            f"[bold]landing zone[/] {shown(settings.landing)}"
+            + (f" [red]{status.landing_error}[/]" if status.landing_error else "")
+        )
     if status.ledger:
         console.print("[bold]deliveries applied[/] (details: `outcomes deliveries`)")
         for line in status.ledger:

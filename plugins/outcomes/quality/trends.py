@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outcomes.warehouse.connection import Role, Warehouse
+from outcomes.warehouse.publish import INCLUDED_STATUSES, build_cutoff
 
 #: ``observed`` of a query check: ``<n> row(s): [...]``; of a column check: ``<n> of <m> unexpected``.
 _LEADING_COUNT = re.compile(r"^(-?\d+(?:\.\d+)?) (?:row\(s\)|of \d+ unexpected)")
@@ -165,8 +166,9 @@ def read_history(warehouse: Warehouse) -> QualityHistory:
         applied = conn.execute(
             """
             select source, delivery_id, extracted_at, applied_at from meta.deliveries
-            where status in ('loaded', 'released') and extracted_at is not null
-            """
+            where status = any(%s) and extracted_at is not null
+            """,
+            (list(INCLUDED_STATUSES),),
         ).fetchall()
         results = conn.execute(
             """
@@ -193,7 +195,7 @@ def _builds(
     for run in runs:
         included = recorded.get(run["build_id"])
         if included is None:  # not published: the deliveries it saw, as a publish would record them
-            cutoff = dt.datetime.combine(run["as_of_date"] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            cutoff = build_cutoff(run["as_of_date"])
             included = {
                 f"{d['source']}/{d['delivery_id']}"
                 for d in applied

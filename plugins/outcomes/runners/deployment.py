@@ -77,8 +77,10 @@ def set_admin_password() -> bool:
     users[ADMIN_USER] = password
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(users))
-    partial.chmod(0o600)
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(users))
     partial.replace(path)
     return True
 

@@ -111,16 +111,24 @@ def schema_tables(conn: Any, schema: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+#: The ledger statuses of deliveries whose rows are in raw (what a build can see).
+INCLUDED_STATUSES = ("loaded", "released")
+
+
+def build_cutoff(as_of: dt.date) -> dt.datetime:
+    """A build as of ``as_of`` sees the deliveries extracted before the end of that day (UTC)."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
 def included_deliveries(conn: Any, as_of: dt.date) -> list[tuple[str, str]]:
     """The deliveries a build as of ``as_of`` saw: applied rows extracted before its cutoff."""
-    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     rows = conn.execute(
         """
         select source, delivery_id from meta.deliveries
-        where status in ('loaded', 'released') and extracted_at < %s
+        where status = any(%s) and extracted_at < %s
         order by source, delivery_id
         """,
-        (cutoff,),
+        (list(INCLUDED_STATUSES), build_cutoff(as_of)),
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
 
