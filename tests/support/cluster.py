@@ -11,14 +11,12 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from support.ports import free_port
+from support.ports import api_healthy, free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -126,11 +124,8 @@ class Cluster:
             time.sleep(2)
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=3) as answer:
-                return bool(answer.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            return False
+        """Whether the API server answers its health endpoint."""
+        return api_healthy(self.url)
 
     def check_alive(self) -> None:
         dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}

@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import yaml
 
-from support.ports import free_port
+from support.ports import api_healthy, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -264,14 +264,7 @@ class LocalDeployment:
 
     def healthy(self) -> bool:
         """Whether the API server answers its health endpoint."""
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=3) as answer:
-                return bool(answer.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            return False
+        return api_healthy(self.url)
 
     def healthcheck(self, name: str, **overrides: str) -> tuple[int, str]:
         """Run service ``name``'s healthcheck command (``CMD ...``) as the container would."""
