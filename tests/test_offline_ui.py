@@ -93,21 +93,25 @@ def signed_in(browser: Any, ui: Server) -> Iterator[tuple[Any, Guard]]:
     context.close()
 
 
-def gate_results(warehouse: Warehouse) -> tuple[str, list[str]]:
+def gate_results(warehouse: Warehouse) -> tuple[str, str, list[str]]:
+    """The latest gate run (the quality page's first table): its build, status and expectations.
+    Other test files may have built on the same warehouse before this one."""
     with psycopg.connect(warehouse.url()) as conn:
-        (build,) = conn.execute("select build_id from meta.published_builds").fetchone()  # type: ignore[misc]
+        build, status = conn.execute(  # type: ignore[misc]
+            "select build_id, status from meta.gate_runs order by checked_at desc, build_id desc limit 1"
+        ).fetchone()
         names = [
             r[0]
             for r in conn.execute("select expectation from meta.gate_results where build_id = %s", (build,))
         ]
-    return build, names
+    return build, status, names
 
 
 def test_every_page_the_project_adds_renders_with_no_request_off_the_machine(
     signed_in: tuple[Any, Guard], ui: Server, published_trial: Warehouse
 ) -> None:
     context, guard = signed_in
-    build, names = gate_results(published_trial)
+    build, status, names = gate_results(published_trial)
     assert len(names) >= 40
     page = context.new_page()
     errors = watch(page)
@@ -119,16 +123,16 @@ def test_every_page_the_project_adds_renders_with_no_request_off_the_machine(
     page.click("#quality-page")  # its data-quality panel leads to the quality page
     page.wait_for_url(f"{ui.url}/outcomes/quality/")
 
-    # the quality page: every expectation of the published build, passed, with its trend
+    # the quality page: every expectation of the latest gate run, with its trend
     shown = page.eval_on_selector_all("[data-expectation]", "rows => rows.map(r => r.dataset.expectation)")
     assert sorted(shown) == sorted(names)
-    assert page.inner_text("#latest-status") == "passed" and build in page.inner_text("body")
-    assert page.locator("#expectation-table svg rect").count() == len(names)  # one build: one square each
+    assert page.inner_text("#latest-status") == status and build in page.inner_text("body")
+    assert page.locator("#expectation-table svg rect").count() >= len(names)  # a square per build each
     page.screenshot(path=str(ARTIFACTS / "offline-quality.png"), full_page=True)
     page.click(f'a[href="expectations/{urllib.parse.quote(names[0])}"]')
     page.wait_for_selector("#history-table")
     assert page.inner_text("h1") == names[0]
-    assert page.locator("#history-table tbody tr").count() == 1 and build in page.inner_text("#history-table")
+    assert page.locator("#history-table tbody tr").count() >= 1 and build in page.inner_text("#history-table")
 
     # the GX Data Docs' old address: the quality page
     page.goto(f"{ui.url}/outcomes/gate-docs/index.html")

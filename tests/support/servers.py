@@ -194,7 +194,7 @@ def moto_s3(workdir: Path, bucket: str = "landing", conn_id: str = "outcomes_lan
     connection: dict[str, object] = {
         "conn_type": "aws",
         "login": "outcomes-test-key-id",
-        "password": "outcomes-test-secret",  # moto takes any credentials
+        "password": "outcomes-test-secret",  # moto takes any credentials  # pragma: allowlist secret
         "extra": {"endpoint_url": endpoint, "region_name": "eu-north-1"},
     }
     server.start()
