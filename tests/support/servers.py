@@ -195,7 +195,12 @@ def moto_s3(workdir: Path, bucket: str = "landing", conn_id: str = "outcomes_lan
         "conn_type": "aws",
         "login": "outcomes-test-key-id",
         "password": "outcomes-test-secret",  # moto takes any credentials  # pragma: allowlist secret
-        "extra": {"endpoint_url": endpoint, "region_name": "eu-north-1"},
+        "extra": {
+            "endpoint_url": endpoint,
+            "region_name": "eu-north-1",
+            # a server that is down answers at once, not after botocore's retries (about 11 s)
+            "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},
+        },
     }
     server.start()
     try:
