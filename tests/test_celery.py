@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from support.builds import published_scratch
-from support.cluster import Cluster, redis_available
+from support.cluster import Cluster, redis_available, wait_until
 
 from outcomes.contracts.registry import source_names
 from outcomes.runners import airflow_env
@@ -102,18 +102,6 @@ def cluster_env(
                 conn.execute(f'drop database if exists "{database}" with (force)')
 
 
-def wait_for(what: str, cluster: Cluster, check: Any, timeout_seconds: float) -> Any:
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        cluster.check_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{cluster.tail()}")
-        time.sleep(3)
-
-
 def test_ingest_and_build_under_celery_with_two_workers_publish_the_in_process_results(
     settings: Settings,
     warehouse: Warehouse,
@@ -177,7 +165,7 @@ def test_ingest_and_build_under_celery_with_two_workers_publish_the_in_process_r
         # the nightly order: the trial's enrolment first (its schedule is 01:00, the others' later),
         # because employment rows name enrolled participants; then the other three side by side
         trigger("trial")
-        assert wait_for("ingest_trial", cluster, lambda: finished("trial"), 300) == "success"
+        assert wait_until("ingest_trial", cluster, lambda: finished("trial"), 300) == "success"
         for source in SOURCES[1:]:
             trigger(source)
 
@@ -186,7 +174,7 @@ def test_ingest_and_build_under_celery_with_two_workers_publish_the_in_process_r
             finished = [r for r in found if r["state"] in {"success", "failed"}]
             return finished[0] if finished else None
 
-        build = wait_for("the Asset-triggered build", cluster, build_done, 1500)
+        build = wait_until("the Asset-triggered build", cluster, build_done, 1500)
         timings["build"] = time.monotonic() - started
         listed = run_recipes(cluster, "token", "list-runs")
         assert build["dag_run_id"] in listed and "\tsuccess\t" in listed, listed

@@ -20,7 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
-from support.compose import ROOT, LocalDeployment, active_services, resolve, wait_until
+from support.cluster import wait_until
+from support.compose import ROOT, LocalDeployment, active_services, resolve
 
 from outcomes.contracts.registry import source_names
 

@@ -165,3 +165,19 @@ class Cluster:
                 process.wait()
         for log in self.logs.values():
             log.close()
+
+
+def wait_until(what: str, processes: Any, check: Any, timeout_seconds: float) -> Any:
+    """Poll ``check`` until it returns a true value; every process of ``processes`` (a Cluster or
+    a compose deployment: ``check_alive()`` and ``tail()``) must stay up meanwhile."""
+    import pytest
+
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}\n{processes.tail()}")
+        time.sleep(3)

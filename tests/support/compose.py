@@ -27,7 +27,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,16 +309,3 @@ class LocalDeployment:
         """Stop every process group this deployment started (also their task processes)."""
         for name in list(self.processes):
             self.stop_one(name)
-
-
-def wait_until(what: str, deployment: LocalDeployment, check: Any, timeout_seconds: float) -> Any:
-    """Poll ``check`` until it returns a true value; every service must stay up meanwhile."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        deployment.check_alive()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}\n{deployment.tail()}")
-        time.sleep(3)

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,12 @@ class Server:
     command: list[str]
     port: int
     log: Path
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self.command, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+                self.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         _wait_for_port(self.port, self.process, self.log)
 

@@ -10,6 +10,7 @@ protocol goes through plain fsspec (``upath.UPath``). The loader uses only ``nam
 from __future__ import annotations
 
 import errno
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +89,7 @@ class LandingUnreachable(RuntimeError):
     """The landing zone cannot be read now (a server down, a network error): wait, never skip."""
 
 
+@cache
 def unreachable_errors() -> tuple[type[BaseException], ...]:
     """What a file system raises when its server cannot be reached or drops the connection:
     OSError (local disks, SFTP's refused connections), asyncssh's and botocore's and aiohttp's
@@ -126,22 +128,20 @@ def outage(error: BaseException) -> bool:
         return True
     if isinstance(error, OSError):
         return error.errno in OUTAGE_ERRNOS
+    connection_lost, any_ssh_error = _ssh_errors()
+    if isinstance(error, connection_lost):
+        return True
+    return not isinstance(error, any_ssh_error) and isinstance(error, unreachable_errors())
+
+
+@cache
+def _ssh_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """asyncssh's errors of a lost connection, and all of its errors (none without asyncssh)."""
     try:
         import asyncssh
-
-        if isinstance(error, tuple(getattr(asyncssh, name) for name in SSH_OUTAGES)):
-            return True
     except ImportError:  # pragma: no cover - installed with the sftp provider
-        pass
-    return not isinstance(error, _ssh_error()) and isinstance(error, unreachable_errors())
-
-
-def _ssh_error() -> tuple[type[BaseException], ...]:
-    try:
-        import asyncssh
-    except ImportError:  # pragma: no cover
-        return ()
-    return (asyncssh.Error,)
+        return (), ()
+    return tuple(getattr(asyncssh, name) for name in SSH_OUTAGES), (asyncssh.Error,)
 
 
 def shown(url: str) -> str:
