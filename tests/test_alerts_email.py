@@ -8,119 +8,26 @@ real DAG run that arrives as an email.
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import json
 import logging
-import secrets
-import socketserver
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from support.ports import free_port
+from support.receivers import PASSWORD, Mailbox, smtp_receiver
 
 from outcomes.settings import Settings, load_settings
 from outcomes.warehouse.connection import Warehouse
-
-PASSWORD = secrets.token_urlsafe(12)  # the test server's; it must never reach a log
-
-
-@dataclass
-class Received:
-    sender: str
-    recipients: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class Mailbox:
-    """What a minimal SMTP server on loopback received; it accepts AUTH PLAIN with ``PASSWORD``."""
-
-    port: int
-    messages: list[Received] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-
-class SmtpHandler(socketserver.StreamRequestHandler):
-    """Enough of RFC 5321 for smtplib: EHLO/HELO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
-
-    server: _Server
-
-    def reply(self, text: str) -> None:
-        self.wfile.write(text.encode() + b"\r\n")
-
-    def handle(self) -> None:
-        sender, recipients = "", []
-        self.reply("220 test.invalid ESMTP")
-        while line := self.rfile.readline():
-            command = line.decode().rstrip("\r\n")
-            verb, _, argument = command.partition(" ")
-            verb = verb.upper()
-            if verb == "EHLO":
-                self.reply("250-test.invalid\r\n250-AUTH PLAIN\r\n250 HELP")
-            elif verb == "HELO":
-                self.reply("250 test.invalid")
-            elif verb == "AUTH":
-                mechanism, _, response = argument.partition(" ")
-                if mechanism.upper() != "PLAIN":
-                    self.reply("504 unrecognised authentication type")
-                    continue
-                if not response:
-                    self.reply("334 ")
-                    response = self.rfile.readline().decode().strip()
-                _, user, password = base64.b64decode(response).decode().split("\0")
-                if password == PASSWORD:
-                    self.server.record.logins.append(user)
-                    self.reply("235 authentication succeeded")
-                else:
-                    self.reply("535 authentication failed")
-            elif verb == "MAIL":
-                sender, recipients = argument.partition(":")[2].strip("<> "), []
-                self.reply("250 OK")
-            elif verb == "RCPT":
-                recipients.append(argument.partition(":")[2].strip("<> "))
-                self.reply("250 OK")
-            elif verb == "DATA":
-                self.reply("354 end data with <CR><LF>.<CR><LF>")
-                data = bytearray()
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    data += chunk[1:] if chunk.startswith(b"..") else chunk
-                parsed = email.message_from_bytes(bytes(data), policy=email.policy.default)
-                assert isinstance(parsed, EmailMessage)
-                self.server.record.messages.append(Received(sender, recipients, parsed))
-                self.reply("250 OK queued")
-            elif verb in ("RSET", "NOOP"):
-                self.reply("250 OK")
-            elif verb == "QUIT":
-                self.reply("221 bye")
-                return
-            else:
-                self.reply("502 command not implemented")
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    record: Mailbox
 
 
 @pytest.fixture
 def smtp() -> Iterator[Mailbox]:
     """A real SMTP server on 127.0.0.1, on a free port, in a thread."""
-    server = _Server(("127.0.0.1", 0), SmtpHandler)
-    server.record = Mailbox(port=server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.record
-    server.shutdown()
-    server.server_close()
+    with smtp_receiver() as mailbox:
+        yield mailbox
 
 
 @pytest.fixture

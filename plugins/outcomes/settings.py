@@ -180,10 +180,19 @@ class Setting:
     contract_default: str | None = None
     #: ``.env.example`` shows this value (the default, where it helps to see it); else empty.
     example: str = ""
+    #: The value may hold a password or a token (a ``secret`` kind always does): see :attr:`is_secret`.
+    sensitive: bool = False
 
     @property
     def per_source(self) -> bool:
         return SOURCE in self.name
+
+    @property
+    def is_secret(self) -> bool:
+        """Never shown (``outcomes env --all`` says only whether it is set), masked in Airflow's
+        logs once read, and read from Airflow's secrets backend when the environment does not set
+        it (:func:`backend_variable`)."""
+        return self.sensitive or self.kind == "secret"
 
     def names(self) -> list[str]:
         """The variables this declares: one, or one per source of the contract."""
@@ -319,15 +328,43 @@ def _parse(entry: Setting, name: str, raw: str) -> Any:
 
 def setting(name: str, env: Mapping[str, str] | None = None) -> Any:
     """The value in effect of the declared variable ``name``: parsed by its kind, or its default
-    when unset or empty. Raises :class:`SettingError` naming the variable for a bad value."""
+    when unset or empty. Raises :class:`SettingError` naming the variable for a bad value.
+
+    A secret (:attr:`Setting.is_secret`) that the process's environment does not set is read from
+    Airflow's secrets backend, as the Variable :func:`backend_variable` names (only when ``env`` is
+    the process's environment: the backend is configured there). A secret's value, wherever it came
+    from, is masked in Airflow's logs from then on."""
     entry = declared(name)
-    raw = (os.environ if env is None else env).get(name, "")
+    environ = os.environ if env is None else env
+    raw = environ.get(name, "")
+    if raw.strip() == "" and entry.is_secret and environ is os.environ:
+        from outcomes.runners.secrets_backend import from_secrets_backend, mask
+
+        raw = from_secrets_backend(name)
+        if raw.strip():
+            value = _parse(entry, f"{name} (the secrets backend's Variable {backend_variable(name)})", raw)
+            mask(entry, raw)
+            return value
     if raw.strip() == "":
         default = entry.default_for(name)
         if entry.kind == "list":
             return []
         return Path(default).expanduser() if entry.kind == "path" and default is not None else default
-    return _parse(entry, name, raw)
+    value = _parse(entry, name, raw)
+    if entry.is_secret:
+        from outcomes.runners.secrets_backend import mask
+
+        mask(entry, raw)
+    return value
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+
+def backend_variable(name: str) -> str:
+    """The Airflow Variable that holds the secret setting ``name`` in a secrets backend: its name
+    in lower case (``OUTCOMES_WAREHOUSE_URL`` -> ``outcomes_warehouse_url``)."""
+    return name.lower()
 
 
 def check_all(env: Mapping[str, str] | None = None) -> list[str]:
@@ -346,7 +383,10 @@ def settings_table() -> str:
     rows = ["| Variable | Section | What it sets | Default |", "|---|---|---|---|"]
     for section in SECTIONS:
         for entry in (e for e in DECLARED if e.section == section):
-            rows.append(f"| `{entry.name}` | {section} | {entry.doc} | {entry.describe_default()} |")
+            doc = entry.doc
+            if entry.is_secret:
+                doc += f"; a secret: or the Variable `{backend_variable(entry.name)}` of a secrets backend"
+            rows.append(f"| `{entry.name}` | {section} | {doc} | {entry.describe_default()} |")
     return "\n".join(rows)
 
 
@@ -356,7 +396,8 @@ def effective(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     for name in every_name():
         value = setting(name, env)
-        if declared(name).kind == "secret":
+        entry = declared(name)
+        if entry.is_secret and value != entry.default_for(name):
             values[name] = None if value else ""
         elif isinstance(value, list):
             values[name] = ",".join(value)

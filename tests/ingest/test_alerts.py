@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.deliveries import fnr, prom_rows, write_delivery
+from support.receivers import webhook_receiver
 
 from outcomes.runners import inprocess
 from outcomes.settings import Settings, load_settings
@@ -27,22 +26,8 @@ def alerts(settings: Settings) -> list[dict[str, object]]:
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
     """A real HTTP endpoint on loopback that records what it receives."""
-    received: list[dict[str, object]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
+    with webhook_receiver() as endpoint:
+        yield endpoint
 
 
 def test_a_late_source_fails_its_sensor_and_alerts(

@@ -28,13 +28,22 @@ def env(
             "--all", help="Also print every OUTCOMES_* setting in effect (a secret: only whether set)."
         ),
     ] = False,
+    show_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--show-secrets", help="Print the database URLs with their passwords (default: as ***)."
+        ),
+    ] = False,
 ) -> None:
     """Print the settings in effect as KEY=value lines (`eval "$(outcomes env)"` works).
 
     Checks every declared setting first: a bad value is refused, naming the variable. Starts the
-    embedded warehouse if it is the one in use, so the URL printed answers.
+    embedded warehouse if it is the one in use, so the URL printed answers. A database URL's
+    password is shown only with --show-secrets (the embedded warehouse's URLs have none).
     """
     import shlex
+
+    from sqlalchemy.engine import make_url
 
     from outcomes.settings import check_all, effective
     from outcomes.warehouse.connection import Role, resolve
@@ -55,6 +64,8 @@ def env(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.airflow_sql_alchemy_conn(),
     }
     for key, value in values.items():
+        if key.endswith(("_URL", "_CONN")) and not show_secrets:
+            value = make_url(value).render_as_string(hide_password=True)
         typer.echo(f"{key}={shlex.quote(value)}")
     if not show_all:
         return

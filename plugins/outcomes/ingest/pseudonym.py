@@ -2,7 +2,9 @@
 
 The key is the deployment's, never the repository's. In order of precedence:
 
-1. ``OUTCOMES_PSEUDONYM_KEY``: the key itself (at least 32 characters);
+1. ``OUTCOMES_PSEUDONYM_KEY``: the key itself (at least 32 characters), from the environment or,
+   when the environment does not set it, the Variable ``outcomes_pseudonym_key`` of Airflow's
+   secrets backend (as every secret setting: outcomes.settings);
 2. ``OUTCOMES_PSEUDONYM_KEY_FILE``: a file holding it (the demo writes a random one, mode 0600,
    under ``OUTCOMES_HOME``);
 3. the Airflow connection ``outcomes_pseudonym`` (its password), e.g. from a secrets backend or
@@ -21,7 +23,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from outcomes.settings import setting
+from outcomes.settings import backend_variable, setting
 
 KEY_ENV = "OUTCOMES_PSEUDONYM_KEY"
 KEY_FILE_ENV = "OUTCOMES_PSEUDONYM_KEY_FILE"
@@ -76,8 +78,9 @@ def load_key(environ: Mapping[str, str] | None = None, *, use_airflow: bool = Tr
     if use_airflow and (password := _from_airflow()):
         return password.encode("utf-8")
     raise PseudonymKeyMissing(
-        f"no pseudonymisation key: set {KEY_ENV} (or {KEY_FILE_ENV}, or the Airflow connection "
-        f"{AIRFLOW_CONN_ID!r}); there is deliberately no default"
+        f"no pseudonymisation key: set {KEY_ENV} (or the Variable {backend_variable(KEY_ENV)} of "
+        f"Airflow's secrets backend, or {KEY_FILE_ENV}, or the Airflow connection {AIRFLOW_CONN_ID!r}); "
+        "there is deliberately no default"
     )
 
 
