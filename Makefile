@@ -67,8 +67,8 @@ test-celery: install ## Run the ingest and build DAGs under the CeleryExecutor (
 
 # About 14 minutes on 2 cores (the plain run 7.5, celery 5, a DAG import error 2); needs the PostgreSQL
 # server on 127.0.0.1:5432 (OUTCOMES_TEST_WAREHOUSE_URL) and redis-server.
-test-deployment: install docker-compose ## Run docker-compose.yml's services as processes to a published build (plain and celery)
-	$(BIN)/pytest -m deployment tests/test_compose.py
+test-deployment: install docker-compose ## Run docker-compose.yml's services as processes to a published build (plain and celery), and the upgrade from the last release
+	$(BIN)/pytest -m deployment tests/test_compose.py tests/test_upgrade.py
 
 test-quick: install docker-compose ## Run only the quick tests (no end-to-end runs)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
@@ -98,6 +98,9 @@ stop: install ## Stop the embedded warehouse
 # full: ~1.5 h and ~40 GB of scratch space in /tmp (1,000 / 10,000 / 100,000 participants);
 # small: under 5 minutes, proves every part still runs (CI runs it; no timing is asserted).
 BENCH_SCALE ?= full
+
+release-snapshot: install ## Keep this checkout's deployment after a build as tests/releases/<version>/ (at each release; the upgrade test starts from the newest)
+	cd tests && ../$(BIN)/python -m support.releases
 
 bench: install ## Run the benchmark suite, BENCH_SCALE=full|small (results: bench/README.md, bench/results/)
 	$(UV) sync --frozen --group bench
