@@ -100,7 +100,7 @@ stop: install ## Stop the embedded warehouse
 BENCH_SCALE ?= full
 
 release-snapshot: install ## Keep this checkout's deployment after a build as tests/releases/<version>/ (at each release; the upgrade test starts from the newest)
-	cd tests && ../$(BIN)/python -m support.releases
+	cd tests && $(BIN)/python -m support.releases
 
 bench: install ## Run the benchmark suite, BENCH_SCALE=full|small (results: bench/README.md, bench/results/)
 	$(UV) sync --frozen --group bench

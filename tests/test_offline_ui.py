@@ -167,8 +167,17 @@ def test_every_page_the_project_adds_renders_with_no_request_off_the_machine(
         m for m in guard.missing if not m.endswith("/favicon.ico") and unfilled not in m.replace("$", "")
     ]
     assert missing == [], "\n".join(guard.missing)
-    # no JavaScript error, nothing failed but those 404s (each named above)
-    failed = [e for e in errors if "status of 404" not in e and unfilled not in e.replace("$", "")]
+    # no JavaScript error, nothing failed but those 404s (each named above) and the page's own
+    # requests that the next page.goto cancelled (net::ERR_ABORTED: seen once, for Airflow's
+    # /static/pin_32.png; a file that is missing is a 404 instead)
+    cancelled = f"request failed: {ui.url}/"
+    failed = [
+        e
+        for e in errors
+        if "status of 404" not in e
+        and unfilled not in e.replace("$", "")
+        and not (e.startswith(cancelled) and e.endswith("(net::ERR_ABORTED)"))
+    ]
     assert failed == [], errors
 
 

@@ -95,14 +95,34 @@ def test_a_secret_the_environment_does_not_set_comes_from_the_backend(
 
 
 def test_a_secret_read_is_masked_in_airflows_logs(backend: dict[str, str]) -> None:
+    """Both of Airflow's maskers (its components' and the task SDK's, which task logs go through)
+    redact every secret read, and the parts of one a log might print alone."""
     from airflow._shared.secrets_masker import redact
+    from airflow.sdk._shared.secrets_masker import redact as redact_in_tasks
 
     url = setting("OUTCOMES_WAREHOUSE_URL")
-    password = make_url(url).password
-    line = f"connecting to {url}; password {password}"
-    assert url not in redact(line) and password not in redact(line)
     key = setting("OUTCOMES_PSEUDONYM_KEY")
-    assert key not in redact(f"the key is {key}")
+    hook = setting("OUTCOMES_ALERT_WEBHOOK")
+    token = hook.rsplit("/", 1)[1]
+    smtp_password = make_url(setting("OUTCOMES_ALERT_SMTP_URL")).password
+    password = make_url(url).password
+    for secret in (url, password, key, hook, token, smtp_password):
+        for masked in (redact, redact_in_tasks):
+            assert secret not in str(masked(f"a log line with {secret} in it")), secret
+    assert "/opt/outcomes-state" in str(redact("a path: /opt/outcomes-state"))  # the database's name is not
+
+
+def test_the_environments_key_file_wins_over_the_backend(
+    backend: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outcomes.ingest.pseudonym import load_key
+
+    path = tmp_path / "pseudonym.key"
+    path.write_text("k" * 40)
+    monkeypatch.setenv("OUTCOMES_PSEUDONYM_KEY_FILE", str(path))
+    assert load_key(use_airflow=False) == b"k" * 40
+    monkeypatch.delenv("OUTCOMES_PSEUDONYM_KEY_FILE")
+    assert load_key(use_airflow=False) == backend["OUTCOMES_PSEUDONYM_KEY"].encode()
 
 
 def test_a_bad_value_from_the_backend_is_refused_naming_the_variable_never_showing_it(
@@ -127,6 +147,27 @@ def test_a_backend_that_does_not_answer_is_a_clear_error(
         setting("OUTCOMES_PSEUDONYM_KEY")
     monkeypatch.delenv("AIRFLOW__SECRETS__BACKEND")
     assert setting("OUTCOMES_PSEUDONYM_KEY") is None  # no backend configured: not looked up
+
+
+def test_a_command_whose_backend_does_not_answer_stops_naming_the_setting(tmp_path: Path) -> None:
+    """The ``outcomes`` command asks the backend through a child process (it has not loaded
+    Airflow): a store that does not answer stops it with one error per secret, no traceback."""
+    env = {
+        **_environment(tmp_path),
+        "AIRFLOW__SECRETS__BACKEND": UNREACHABLE,
+        "PYTHONPATH": str(Path(__file__).parent),  # where support.unreachable_backend is
+    }
+    done = subprocess.run(
+        [OUTCOMES, "env", "--all"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = " ".join(done.stderr.split())
+    for name in SECRET_SETTINGS:
+        assert f"{name}: the secrets backend could not be read for the Variable {name.lower()}" in errors, (
+            errors
+        )
+    assert "ConnectionError: vault.example.org:8200: connection refused" in errors
+    assert "Traceback" not in done.stderr
 
 
 def _environment(home: Path) -> dict[str, str]:

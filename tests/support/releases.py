@@ -130,6 +130,7 @@ def grant(url: str, grants: list[list[str]]) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         database = conn.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+        conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
         for role, privilege in grants:
             grantee = sql.SQL("public") if role == "public" else sql.Identifier(role)
             conn.execute(
@@ -151,8 +152,14 @@ def dump(url: str, path: Path, *, owners: bool) -> None:
     done = subprocess.run(command, capture_output=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.decode())
+    # what the admin role owns (the migrations' version table) goes to whoever restores it: the
+    # admin of the server the snapshot is restored on need not be called as this one is
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).username or "postgres"
+    text = done.stdout.replace(f" OWNER TO {admin};".encode(), b" OWNER TO CURRENT_USER;")
     with gzip.GzipFile(path, "wb", mtime=0) as handle:
-        handle.write(done.stdout)
+        handle.write(text)
 
 
 def restore(path: Path, url: str) -> None:

@@ -116,7 +116,9 @@ def watch(page: Any) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
     page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
+    page.on(
+        "requestfailed", lambda request: errors.append(f"request failed: {request.url} ({request.failure})")
+    )
     return errors
 
 

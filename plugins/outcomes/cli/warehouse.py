@@ -35,7 +35,7 @@ def env(
         ),
     ] = False,
 ) -> None:
-    """Print the settings in effect as KEY=value lines (`eval "$(outcomes env)"` works).
+    """Print the settings in effect as KEY=value lines (`eval "$(outcomes env --show-secrets)"` works).
 
     Checks every declared setting first: a bad value is refused, naming the variable. Starts the
     embedded warehouse if it is the one in use, so the URL printed answers. A database URL's

@@ -2,12 +2,12 @@
 
 The key is the deployment's, never the repository's. In order of precedence:
 
-1. ``OUTCOMES_PSEUDONYM_KEY``: the key itself (at least 32 characters), from the environment or,
-   when the environment does not set it, the Variable ``outcomes_pseudonym_key`` of Airflow's
-   secrets backend (as every secret setting: outcomes.settings);
+1. ``OUTCOMES_PSEUDONYM_KEY``: the key itself (at least 32 characters);
 2. ``OUTCOMES_PSEUDONYM_KEY_FILE``: a file holding it (the demo writes a random one, mode 0600,
    under ``OUTCOMES_HOME``);
-3. the Airflow connection ``outcomes_pseudonym`` (its password), e.g. from a secrets backend or
+3. the Variable ``outcomes_pseudonym_key`` of Airflow's secrets backend (as every secret setting:
+   outcomes.settings);
+4. the Airflow connection ``outcomes_pseudonym`` (its password), e.g. from a secrets backend or
    ``AIRFLOW_CONN_OUTCOMES_PSEUDONYM``.
 
 Without any of them the loader stops with :class:`PseudonymKeyMissing`: there is no default key.
@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from outcomes.settings import backend_variable, setting
+from outcomes.settings import backend_variable, declared, setting
 
 KEY_ENV = "OUTCOMES_PSEUDONYM_KEY"
 KEY_FILE_ENV = "OUTCOMES_PSEUDONYM_KEY_FILE"
@@ -67,14 +67,23 @@ def _from_airflow() -> str | None:
 
 
 def load_key(environ: Mapping[str, str] | None = None, *, use_airflow: bool = True) -> bytes:
-    """The pseudonymisation key from the deployment; raises :class:`PseudonymKeyMissing`."""
-    if key := setting(KEY_ENV, environ):
-        return str(key).encode("utf-8")
-    if path := setting(KEY_FILE_ENV, environ):
+    """The pseudonymisation key from the deployment; raises :class:`PseudonymKeyMissing`.
+
+    The environment's two settings come first (the key, then its file), then the secrets backend's
+    Variable, then the Airflow connection: a deployment that sets the key in its environment gets
+    that key, whatever a backend holds."""
+    env = os.environ if environ is None else environ
+    if not env.get(KEY_ENV, "").strip() and (path := setting(KEY_FILE_ENV, environ)):
         try:
-            return path.read_text(encoding="utf-8").strip().encode("utf-8")
+            key = path.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise PseudonymKeyMissing(f"cannot read the pseudonymisation key file {path}: {error}") from None
+        from outcomes.runners.secrets_backend import mask
+
+        mask(declared(KEY_ENV), key)
+        return key.encode("utf-8")
+    if key := setting(KEY_ENV, environ):  # the environment's, else the secrets backend's
+        return str(key).encode("utf-8")
     if use_airflow and (password := _from_airflow()):
         return password.encode("utf-8")
     raise PseudonymKeyMissing(

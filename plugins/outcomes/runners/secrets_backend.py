@@ -61,7 +61,7 @@ def _ask_backend(names: list[str]) -> dict[str, str]:
             except Exception as error:  # an unreachable store: say which setting, never a value
                 raise SettingError(
                     f"{name}: the secrets backend could not be read for the Variable "
-                    f"{backend_variable(name)} ({type(error).__name__}: {error})"
+                    f"{backend_variable(name)} ({_described(error)})"
                 ) from None
             if backend is not None:
                 answers[name] = value or ""
@@ -69,6 +69,16 @@ def _ask_backend(names: list[str]) -> dict[str, str]:
         else:
             answers[name] = ""
     return answers
+
+
+def _described(error: Exception) -> str:
+    """A backend's error as its type and the start of its message (a message that cannot even be
+    made, as some of Airflow's parse errors on a terminal, is left out)."""
+    try:
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    except Exception:  # the error's own text failed: its type says enough
+        message = ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _ask_backend_in_a_child() -> dict[str, str]:
@@ -94,34 +104,49 @@ def _ask_backend_in_a_child() -> dict[str, str]:
         f"print({_ANSWER_LINE!r} + json.dumps(answers), flush=True)\n"
     )
     command = [sys.executable, "-c", code, *names]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        failure = f"{_FAILED}the secrets backend did not answer in {CHILD_TIMEOUT_SECONDS} s"
+        return dict.fromkeys(names, failure)
     for line in done.stdout.splitlines():
         if line.startswith(_ANSWER_LINE):
             answers: dict[str, str] = json.loads(line[len(_ANSWER_LINE) :])
             return answers
-    tail = done.stderr.strip().splitlines()[-1:] or ["no answer"]
-    failure = f"{_FAILED}the secrets backend could not be asked (exit {done.returncode}: {tail[0]})"
+    lines = done.stderr.strip().splitlines()
+    last = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "no answer")
+    failure = f"{_FAILED}the secrets backend could not be asked (exit {done.returncode}: {last[:200]})"
     return dict.fromkeys(names, failure)
 
 
-#: The secrets already handed to Airflow's log masker in this process (each is handed once).
-_MASKED: set[str] = set()
+#: How long the child that asks the backend may take (it loads Airflow: about a second here).
+CHILD_TIMEOUT_SECONDS = 120
 
 
 def mask(entry: Setting, raw: str) -> None:
-    """Hand a secret's value (and a URL's password) to Airflow's log masker, in a process where
-    Airflow is loaded: should anything ever log it, Airflow's logs show ``***``."""
+    """Hand a secret's value (a URL's password too, and a webhook's path and query: its token)
+    to Airflow's log masker, in a process where Airflow is loaded: should anything ever log it,
+    Airflow's logs show ``***``. Handed on every read, not once per process: a task's supervisor
+    resets the masker its process inherited."""
     import sys
 
-    if raw in _MASKED or "airflow" not in sys.modules:
+    if "airflow" not in sys.modules:
         return
-    _MASKED.add(raw)
     values = [raw]
     if entry.kind == "url":
         from urllib.parse import unquote, urlsplit
 
-        password = urlsplit(raw).password
-        values += [password, unquote(password)] if password else []
+        parts = urlsplit(raw)
+        # a webhook's token is its path or query, or a long part of them (16 characters or more);
+        # a database's or a mail server's path is not secret
+        token: list[str] = []
+        if parts.scheme in ("http", "https"):
+            pieces = [*parts.path.split("/"), *(p.partition("=")[2] for p in parts.query.split("&"))]
+            token = [parts.path, parts.query, *(piece for piece in pieces if len(piece) >= 16)]
+        values += [part for part in (parts.password, *token) if part and len(part) >= 8]
+        values += [unquote(value) for value in values if unquote(value) != value]
     try:
         from airflow._shared.secrets_masker import mask_secret as mask_in_airflow
         from airflow.sdk.log import mask_secret as mask_in_tasks
