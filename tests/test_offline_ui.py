@@ -16,8 +16,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
+from support.builds import gate_results
 from support.ui import ARTIFACTS, Server, api_server, charts_rendered, chromium, sign_in, watch
 
 from outcomes.dashboard.snapshots import refresh
@@ -91,20 +91,6 @@ def signed_in(browser: Any, ui: Server) -> Iterator[tuple[Any, Guard]]:
     sign_in(context, ui)
     yield context, guard
     context.close()
-
-
-def gate_results(warehouse: Warehouse) -> tuple[str, str, list[str]]:
-    """The latest gate run (the quality page's first table): its build, status and expectations.
-    Other test files may have built on the same warehouse before this one."""
-    with psycopg.connect(warehouse.url()) as conn:
-        build, status = conn.execute(  # type: ignore[misc]
-            "select build_id, status from meta.gate_runs order by checked_at desc, build_id desc limit 1"
-        ).fetchone()
-        names = [
-            r[0]
-            for r in conn.execute("select expectation from meta.gate_results where build_id = %s", (build,))
-        ]
-    return build, status, names
 
 
 def test_every_page_the_project_adds_renders_with_no_request_off_the_machine(

@@ -109,3 +109,19 @@ def synthetic_trial(
     name = f"{warehouse.database}_{label}_{secrets.token_hex(3)}"
     with published_scratch(settings, warehouse, landing, until, name) as scratch:
         yield scratch
+
+
+def gate_results(warehouse: Warehouse) -> tuple[str, str, list[str]]:
+    """The latest gate run (the quality page's first table): its build, status and expectations.
+    Other test files may have built on the same warehouse before this one."""
+    import psycopg
+
+    with psycopg.connect(warehouse.url()) as conn:
+        build, status = conn.execute(  # type: ignore[misc]
+            "select build_id, status from meta.gate_runs order by checked_at desc, build_id desc limit 1"
+        ).fetchone()
+        names = [
+            r[0]
+            for r in conn.execute("select expectation from meta.gate_results where build_id = %s", (build,))
+        ]
+    return build, status, names
