@@ -11,7 +11,6 @@ holds for this one holds for those.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from support.deliveries import prom_rows, write_delivery
+from support.deployments import own_environment, pg_dump
 from support.receivers import PASSWORD as SMTP_PASSWORD
 from support.receivers import smtp_receiver, webhook_receiver
 from support.secret_stores import UNREACHABLE, local_backend
@@ -171,29 +171,9 @@ def test_a_command_whose_backend_does_not_answer_stops_naming_the_setting(tmp_pa
 
 
 def _environment(home: Path) -> dict[str, str]:
-    """The session's environment for a home of its own, with none of the project's or Airflow's
-    settings of the session (they name the session's home and databases): the secrets must come
-    from the backend alone."""
-    keep = {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "OUTCOMES_RETRY_DELAY_SECONDS"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "OUTCOMES_")) or k in keep}
-    env.update(
-        OUTCOMES_HOME=str(home),
-        OUTCOMES_LANDING=str(home / "landing"),
-        OUTCOMES_ALERT_EMAIL_TO="ops@example.org",
-    )
-    return env
-
-
-def _dump(url: str) -> bytes:
-    """``pg_dump`` of a whole database (pgserver ships one; else the one on PATH)."""
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    binary = Path(POSTGRES_BIN_PATH) / "pg_dump"
-    command = str(binary) if binary.exists() else shutil.which("pg_dump")
-    assert command, "no pg_dump"
-    done = subprocess.run([command, "--no-owner", url], capture_output=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout
+    """A deployment of its own under ``home``, with none of the session's settings: the secrets
+    must come from the backend alone."""
+    return {**own_environment(home), "OUTCOMES_ALERT_EMAIL_TO": "ops@example.org"}
 
 
 @pytest.mark.slow
@@ -298,7 +278,7 @@ def test_a_run_with_every_secret_from_the_backend_uses_them_and_leaves_them_nowh
         assert scanned > 50 and {"alerts.log", "dbt", "gx", "dashboards"} <= written, written
         for name in (database, f"{database}_airflow"):
             if found := leaks(
-                _dump(make_url(warehouse.admin_url).set(database=name).render_as_string(False))
+                pg_dump(make_url(warehouse.admin_url).set(database=name).render_as_string(False))
             ):
                 leaked[f"database {name}"] = found
         assert not leaked, leaked

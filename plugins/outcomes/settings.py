@@ -122,14 +122,19 @@ def project_dir(env: Mapping[str, str] | None = None) -> Path:
     ).resolve()
 
 
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The state folder in use (``OUTCOMES_HOME``, default ``.outcomes/`` in the project tree), for
+    what needs it before the other settings (the secrets backend's lookup of the warehouse)."""
+    return (setting("OUTCOMES_HOME", env) or project_dir(env) / ".outcomes").resolve()
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The warehouse section of the settings, read from ``env`` (default: ``os.environ``); the
     others are read where they are used, through :func:`setting`."""
     env = os.environ if env is None else env
-    root = project_dir(env)
-    home = (setting("OUTCOMES_HOME", env) or root / ".outcomes").resolve()
+    home = home_dir(env)
     return Settings(
-        project_dir=root,
+        project_dir=project_dir(env),
         home=home,
         warehouse_url=setting("OUTCOMES_WAREHOUSE_URL", env),
         landing=setting("OUTCOMES_LANDING", env) or str(home / "landing"),
@@ -336,21 +341,20 @@ def setting(name: str, env: Mapping[str, str] | None = None) -> Any:
     from, is masked in Airflow's logs from then on."""
     entry = declared(name)
     environ = os.environ if env is None else env
-    raw = environ.get(name, "")
+    raw, source = environ.get(name, ""), name
     if raw.strip() == "" and entry.is_secret and environ is os.environ:
-        from outcomes.runners.secrets_backend import from_secrets_backend, mask
+        from outcomes.runners.secrets_backend import from_secrets_backend
 
-        raw = from_secrets_backend(name)
-        if raw.strip():
-            value = _parse(entry, f"{name} (the secrets backend's Variable {backend_variable(name)})", raw)
-            mask(entry, raw)
-            return value
+        raw, source = (
+            from_secrets_backend(name),
+            f"{name} (the secrets backend's Variable {backend_variable(name)})",
+        )
     if raw.strip() == "":
         default = entry.default_for(name)
         if entry.kind == "list":
             return []
         return Path(default).expanduser() if entry.kind == "path" and default is not None else default
-    value = _parse(entry, name, raw)
+    value = _parse(entry, source, raw)
     if entry.is_secret:
         from outcomes.runners.secrets_backend import mask
 

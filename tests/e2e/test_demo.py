@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.deployments import pg_dump
 
 from outcomes.contracts.registry import source_names
 from outcomes.settings import Settings
@@ -357,18 +358,7 @@ def _secrets_in_effect(settings: Settings, warehouse: Warehouse) -> dict[str, st
 
 
 def _dump(warehouse: Warehouse, database: str) -> bytes:
-    """``pg_dump`` of a whole database (pgserver ships one; else the one on PATH)."""
-    import shutil
-
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    binary = Path(POSTGRES_BIN_PATH) / "pg_dump"
-    command = str(binary) if binary.exists() else shutil.which("pg_dump")
-    assert command, "no pg_dump"
-    url = warehouse.url(database=database)
-    done = subprocess.run([command, "--no-owner", url], capture_output=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout
+    return pg_dump(warehouse.url(database=database))
 
 
 def test_no_secret_and_no_fnr_in_logs_xcoms_files_or_databases_after_the_runs(

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 import pytest
 from support.deliveries import write_delivery
+from support.deployments import own_environment
 from support.history import history_counts
 
 from outcomes.settings import load_settings
@@ -152,19 +153,10 @@ class Home:
         assert agreeing
 
 
-def _environment(home: Path) -> dict[str, str]:
-    """The session's environment for a home of its own: Airflow's and the project's settings of
-    the session left out (they name the session's home and databases)."""
-    keep = {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "OUTCOMES_RETRY_DELAY_SECONDS"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "OUTCOMES_")) or k in keep}
-    env.update(OUTCOMES_HOME=str(home), OUTCOMES_LANDING=str(home / "landing"))
-    return env
-
-
 @pytest.fixture(scope="module")
 def home() -> Iterator[Home]:
     path = Path(tempfile.mkdtemp(prefix="of-", dir="/tmp"))  # short: unix socket paths
-    env = _environment(path)
+    env = own_environment(path)
     server = os.environ.get("OUTCOMES_TEST_WAREHOUSE_URL")
     database = f"outcomes_faults_{secrets.token_hex(3)}"
     if server:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from support.deployments import own_environment, pg_dump, postgres_tool
 
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 RELEASES = Path(__file__).resolve().parents[1] / "releases"
@@ -46,14 +47,8 @@ SCHEMA_QUERY = """
 
 
 def clean_environment(home: Path) -> dict[str, str]:
-    """This process's environment for a deployment of its own under ``home``: none of the project's
-    or Airflow's settings of the caller (a test session's name its own home and databases)."""
-    keep = {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "OUTCOMES_RETRY_DELAY_SECONDS"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "OUTCOMES_")) or k in keep}
-    env.update(
-        OUTCOMES_HOME=str(home), OUTCOMES_LANDING=str(home / "landing"), OUTCOMES_PSEUDONYM_KEY=SNAPSHOT_KEY
-    )
-    return env
+    """The environment of a deployment of its own under ``home``, with the snapshot's key."""
+    return {**own_environment(home), "OUTCOMES_PSEUDONYM_KEY": SNAPSHOT_KEY}
 
 
 def outcomes(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess.CompletedProcess[str]:
@@ -61,17 +56,6 @@ def outcomes(*args: str, env: dict[str, str], timeout: int = 1800) -> subprocess
     return subprocess.run(
         [OUTCOMES, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
-
-
-def postgres_tool(name: str) -> str:
-    """pgserver's ``pg_dump``/``psql`` (PostgreSQL 16, the embedded server's), else the one on PATH."""
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    binary = Path(POSTGRES_BIN_PATH) / name
-    found = str(binary) if binary.exists() else shutil.which(name)
-    if not found:
-        raise RuntimeError(f"no {name}")
-    return found
 
 
 def plain_url(url: str) -> str:
@@ -148,16 +132,13 @@ def revision(url: str, table: str) -> str:
 def dump(url: str, path: Path, *, owners: bool) -> None:
     """``pg_dump`` of a database, gzipped; with ``owners``, each object keeps its owner (the
     warehouse's schemas and tables belong to its roles, cluster-wide, made by its migrations)."""
-    command = [postgres_tool("pg_dump"), url, *([] if owners else ["--no-owner"])]
-    done = subprocess.run(command, capture_output=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode())
+    done = pg_dump(url, owners=owners)
     # what the admin role owns (the migrations' version table) goes to whoever restores it: the
     # admin of the server the snapshot is restored on need not be called as this one is
     from sqlalchemy.engine import make_url
 
     admin = make_url(url).username or "postgres"
-    text = done.stdout.replace(f" OWNER TO {admin};".encode(), b" OWNER TO CURRENT_USER;")
+    text = done.replace(f" OWNER TO {admin};".encode(), b" OWNER TO CURRENT_USER;")
     with gzip.GzipFile(path, "wb", mtime=0) as handle:
         handle.write(text)
 

@@ -53,19 +53,21 @@ def env(
         raise _fail("; ".join(problems))
     settings = _settings()
     warehouse = resolve(settings, start=True)
+    url = warehouse.url if show_secrets else warehouse.display_url
+    airflow_conn = warehouse.airflow_sql_alchemy_conn()
     values = {
         "OUTCOMES_HOME": str(settings.home),
-        "OUTCOMES_WAREHOUSE_URL": warehouse.url(),
+        "OUTCOMES_WAREHOUSE_URL": url(),
         "OUTCOMES_WAREHOUSE_EMBEDDED": "true" if warehouse.embedded else "false",
-        "OUTCOMES_ANALYST_URL": warehouse.url(role=Role.ANALYST),
+        "OUTCOMES_ANALYST_URL": url(role=Role.ANALYST),
         "OUTCOMES_LANDING": settings.landing,
         "OUTCOMES_PROJECT_DIR": str(settings.project_dir),
         "AIRFLOW_HOME": str(settings.airflow_home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.airflow_sql_alchemy_conn(),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            airflow_conn if show_secrets else make_url(airflow_conn).render_as_string(hide_password=True)
+        ),
     }
     for key, value in values.items():
-        if key.endswith(("_URL", "_CONN")) and not show_secrets:
-            value = make_url(value).render_as_string(hide_password=True)
         typer.echo(f"{key}={shlex.quote(value)}")
     if not show_all:
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from outcomes.settings import DECLARED, Setting, SettingError, backend_variable, project_dir, setting
+from outcomes.settings import DECLARED, Setting, SettingError, backend_variable, home_dir
 
 #: Airflow's settings that configure a secrets backend ("[secrets] backend" for every component,
 #: "[workers] secrets_backend" for task processes). Without either, no lookup (and no import of
@@ -32,7 +32,7 @@ def from_secrets_backend(name: str) -> str:
     import sys
 
     if "airflow" in sys.modules:
-        return _ask_backend([name])[name]
+        return _ask_backend(name)
     if not _CHILD_ANSWERS:
         _CHILD_ANSWERS.update(_ask_backend_in_a_child())
     answer = _CHILD_ANSWERS[name]
@@ -47,28 +47,23 @@ _FAILED = "\0failed:"
 _ANSWER_LINE = "outcomes-secrets-backend-answer:"
 
 
-def _ask_backend(names: list[str]) -> dict[str, str]:
-    """Each setting's Variable from the configured backend ([secrets] backend, else [workers]
-    secrets_backend); raises :class:`SettingError` when the backend cannot be read."""
+def _ask_backend(name: str) -> str:
+    """The setting's Variable from the configured backend ([secrets] backend, else [workers]
+    secrets_backend), "" when it holds none; :class:`SettingError` when it cannot be read."""
     from airflow.configuration import get_custom_secret_backend
 
-    answers = {}
-    for name in names:
-        for worker_mode in (False, True):
-            try:
-                backend = get_custom_secret_backend(worker_mode=worker_mode)
-                value = backend.get_variable(backend_variable(name)) if backend is not None else None
-            except Exception as error:  # an unreachable store: say which setting, never a value
-                raise SettingError(
-                    f"{name}: the secrets backend could not be read for the Variable "
-                    f"{backend_variable(name)} ({_described(error)})"
-                ) from None
-            if backend is not None:
-                answers[name] = value or ""
-                break
-        else:
-            answers[name] = ""
-    return answers
+    for worker_mode in (False, True):
+        try:
+            backend = get_custom_secret_backend(worker_mode=worker_mode)
+            value = backend.get_variable(backend_variable(name)) if backend is not None else None
+        except Exception as error:  # an unreachable store: say which setting, never a value
+            raise SettingError(
+                f"{name}: the secrets backend could not be read for the Variable "
+                f"{backend_variable(name)} ({_described(error)})"
+            ) from None
+        if backend is not None:
+            return value or ""
+    return ""
 
 
 def _described(error: Exception) -> str:
@@ -89,8 +84,7 @@ def _ask_backend_in_a_child() -> dict[str, str]:
     import sys
 
     names = [entry.name for entry in DECLARED if entry.is_secret and not entry.per_source]
-    home = (setting("OUTCOMES_HOME") or project_dir() / ".outcomes").resolve()
-    env = {**os.environ, "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME") or str(home / "airflow")}
+    env = {**os.environ, "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME") or str(home_dir() / "airflow")}
     code = (
         "import json, sys\n"
         "from outcomes.runners.secrets_backend import _ask_backend\n"
@@ -98,7 +92,7 @@ def _ask_backend_in_a_child() -> dict[str, str]:
         "answers = {}\n"
         "for name in sys.argv[1:]:\n"
         "    try:\n"
-        "        answers.update(_ask_backend([name]))\n"
+        "        answers[name] = _ask_backend(name)\n"
         "    except SettingError as error:\n"
         f"        answers[name] = {_FAILED!r} + str(error)\n"
         f"print({_ANSWER_LINE!r} + json.dumps(answers), flush=True)\n"
@@ -121,7 +115,7 @@ def _ask_backend_in_a_child() -> dict[str, str]:
     return dict.fromkeys(names, failure)
 
 
-#: How long the child that asks the backend may take (it loads Airflow: about a second here).
+#: How long the child that asks the backend may take (it loads Airflow: 1.4 to 1.6 s measured here).
 CHILD_TIMEOUT_SECONDS = 120
 
 
